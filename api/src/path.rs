@@ -119,6 +119,12 @@ impl FieldPath {
     }
 }
 
+impl serde::Serialize for FieldPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl From<Vec<Segment>> for FieldPath {
     fn from(segments: Vec<Segment>) -> Self {
         Self(segments)
