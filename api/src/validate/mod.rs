@@ -1,5 +1,32 @@
 //! The one semantic validator. `sluice lint`, the webhook and the controller
 //! all call [`validate`] and print the same messages.
+//!
+//! The checks follow upstream's `workflow/validate` (what Argo accepts and
+//! rejects, and where `Opts.Lint` relaxes it), split by concept:
+//! - `names`: object and field names, duplicates;
+//! - `refs`: the library of WorkflowTemplates and templateRef resolution;
+//! - `spec`: workflow-level fields (entrypoint, onExit, hooks, GC, TTL);
+//! - `templates`: one template (its kind, container, script, resource,
+//!   retries, deadlines, outputs, features Sluice does not run yet);
+//! - `pods`: containers and volume mounts;
+//! - `calls`: what a step or a task runs (template, templateRef, inline,
+//!   loops, hooks, onExit);
+//! - `steps`, `dag`: the two orchestrating template kinds;
+//! - `artifacts`: parameter and artifact declarations, archives, artifact GC;
+//! - `cron`: CronWorkflow scheduling fields;
+//! - `durations`: numbers of seconds and Go durations.
+
+mod artifacts;
+mod calls;
+mod cron;
+mod dag;
+mod durations;
+mod names;
+mod pods;
+mod refs;
+mod spec;
+mod steps;
+mod templates;
 
 use std::fmt;
 
@@ -8,6 +35,8 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::path::FieldPath;
 use crate::types::Object;
+
+pub(crate) use refs::Library;
 
 /// How serious a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -75,10 +104,199 @@ pub struct Context<'a> {
 /// Validates every object, resolving references among them and
 /// `ctx.known_templates`. Findings are sorted by object, then path.
 pub fn validate(objects: &[Object], ctx: &Context<'_>) -> Vec<Diagnostic> {
+    let library = Library::new(objects, ctx.known_templates);
     let mut out = Vec::new();
-    for (index, _object) in objects.iter().enumerate() {
-        let _ = (index, ctx);
+    for (index, object) in objects.iter().enumerate() {
+        let mut check = Checker::new(index, object, ctx, &library);
+        check.object(object);
+        out.append(&mut check.out);
+        // Template tags (`{{...}}`) are checked by `variables`, beside this.
     }
+    // Stable: findings at one path keep the order they were found in.
     out.sort_by(|a: &Diagnostic, b| (a.object, &a.path).cmp(&(b.object, &b.path)));
     out
+}
+
+/// The state of checking one object: where findings go and what references
+/// resolve against.
+pub(crate) struct Checker<'a> {
+    pub ctx: &'a Context<'a>,
+    pub library: &'a Library<'a>,
+    /// Index of the object in the slice given to [`validate`].
+    pub index: usize,
+    /// The object's kind (`Workflow`, ...).
+    pub kind: &'static str,
+    /// The object's namespace, where templateRefs to WorkflowTemplates look.
+    pub namespace: Option<&'a str>,
+    pub out: Vec<Diagnostic>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(
+        index: usize,
+        object: &'a Object,
+        ctx: &'a Context<'a>,
+        library: &'a Library<'a>,
+    ) -> Self {
+        Self {
+            ctx,
+            library,
+            index,
+            kind: object.kind(),
+            namespace: object.metadata().namespace.as_deref(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Records an error.
+    pub fn error(&mut self, path: FieldPath, message: impl Into<String>) {
+        self.push(Severity::Error, path, message);
+    }
+
+    /// Records a warning.
+    pub fn warning(&mut self, path: FieldPath, message: impl Into<String>) {
+        self.push(Severity::Warning, path, message);
+    }
+
+    /// Records a finding.
+    pub fn push(&mut self, severity: Severity, path: FieldPath, message: impl Into<String>) {
+        self.out.push(Diagnostic {
+            object: self.index,
+            path,
+            severity,
+            message: message.into(),
+        });
+    }
+
+    /// Records a feature Sluice's engine does not run yet.
+    pub fn unsupported(&mut self, path: FieldPath, feature: &str) {
+        self.warning(
+            path,
+            format!("not supported yet: {feature}; the node will fail at run time"),
+        );
+    }
+
+    fn object(&mut self, object: &'a Object) {
+        self.schema(object);
+        names::metadata(self, object);
+        let root = FieldPath::root().key("spec");
+        match object {
+            Object::Workflow(o) => spec::workflow_spec(self, &o.spec, &root),
+            Object::WorkflowTemplate(o) => spec::workflow_spec(self, &o.spec, &root),
+            Object::ClusterWorkflowTemplate(o) => spec::workflow_spec(self, &o.spec, &root),
+            Object::CronWorkflow(o) => cron::cron_workflow(self, &o.spec, &root),
+            Object::WorkflowEventBinding(_) => self.warning(
+                FieldPath::root().key("kind"),
+                "not supported yet: WorkflowEventBinding; Sluice does not submit workflows \
+                 for events, so this binding does nothing",
+            ),
+            Object::WorkflowTaskResult(_) => {}
+        }
+    }
+
+    /// Unknown or misspelled fields and type mismatches, against the full
+    /// Argo + Kubernetes schema (an error in lint, a warning elsewhere).
+    fn schema(&mut self, object: &Object) {
+        let Ok(value) = object.to_value() else {
+            return;
+        };
+        let severity = match self.ctx.mode {
+            Mode::Lint => Severity::Error,
+            Mode::Submit => Severity::Warning,
+        };
+        for finding in crate::schema::check_fields(object.kind(), &value) {
+            self.push(severity, finding.path, finding.message);
+        }
+    }
+}
+
+/// Whether a value is (or contains) a template tag, resolved only at run time.
+pub(crate) fn is_templated(s: &str) -> bool {
+    s.contains("{{")
+}
+
+/// The candidate closest to `name`, if one is close enough to be a likely typo.
+pub(crate) fn closest<'c>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        if candidate == name || candidate.is_empty() {
+            continue;
+        }
+        let distance = if candidate.eq_ignore_ascii_case(name) {
+            0
+        } else {
+            strsim::damerau_levenshtein(name, candidate)
+        };
+        let longest = name.chars().count().max(candidate.chars().count());
+        let allowed = (longest / 3).max(1);
+        if distance <= allowed && distance < longest && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// `problem; did you mean "x"?` when a candidate is close to `name`, else
+/// `problem: fix`.
+pub(crate) fn not_found<'c>(
+    problem: impl fmt::Display,
+    name: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+    fix: impl fmt::Display,
+) -> String {
+    match closest(name, candidates) {
+        Some(c) => format!("{problem}; did you mean {c:?}?"),
+        None => format!("{problem}: {fix}"),
+    }
+}
+
+/// `a, b and c` (or `a, b or c` with `conjunction` "or").
+pub(crate) fn list(items: &[&str], conjunction: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} {conjunction} {last}", init.join(", ")),
+    }
+}
+
+/// Checks a value that must be one of `allowed` (empty means the default;
+/// a template tag is resolved at run time).
+pub(crate) fn one_of(check: &mut Checker<'_>, path: FieldPath, what: &str, value: &str, allowed: &[&str]) {
+    if value.is_empty() || is_templated(value) || allowed.contains(&value) {
+        return;
+    }
+    let message = not_found(
+        format!("{value:?} is not a valid {what}"),
+        value,
+        allowed.iter().copied(),
+        format!("use {}", list(allowed, "or")),
+    );
+    check.error(path, message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_only() {
+        let names = ["main", "print-message", "whalesay"];
+        assert_eq!(closest("mian", names), Some("main"));
+        assert_eq!(closest("print-mesage", names), Some("print-message"));
+        assert_eq!(closest("Main", names), Some("main"));
+        assert_eq!(closest("deploy", names), None);
+        assert_eq!(closest("a", ["b"]), None);
+        assert_eq!(closest("main", names), None);
+    }
+
+    #[test]
+    fn lists_read_as_english() {
+        assert_eq!(list(&[], "and"), "");
+        assert_eq!(list(&["a"], "and"), "a");
+        assert_eq!(list(&["a", "b"], "or"), "a or b");
+        assert_eq!(list(&["a", "b", "c"], "and"), "a, b and c");
+    }
 }

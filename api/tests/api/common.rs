@@ -28,3 +28,41 @@ pub fn manifest_files(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A document of one of our kinds, read from a file.
+#[derive(Clone, Debug)]
+pub struct LocatedObject {
+    /// The file, relative to the directory listed.
+    pub file: String,
+    /// The 1-based line where the document starts.
+    pub line: usize,
+    /// The document as JSON.
+    pub value: serde_json::Value,
+    /// The document read as one of our kinds.
+    pub object: sluice_api::types::Object,
+}
+
+/// Every document of our kinds under `dir`, in file order, read with the
+/// position-aware loader (Kubernetes' scalar rules: `0755` is octal).
+pub fn corpus_objects(dir: &Path) -> Vec<LocatedObject> {
+    let mut out = Vec::new();
+    for file in manifest_files(dir) {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let documents = sluice_api::yaml::parse_documents(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let name = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
+        for document in documents {
+            let object = sluice_api::types::Object::from_value(&document.value)
+                .unwrap_or_else(|e| panic!("{name}:{}: {e}", document.line));
+            if let Some(object) = object {
+                out.push(LocatedObject {
+                    file: name.clone(),
+                    line: document.line,
+                    value: document.value,
+                    object,
+                });
+            }
+        }
+    }
+    out
+}

@@ -2,3 +2,10 @@
 //! Corpus files are read from ../shared/corpus/argo-examples (never copied).
 
 mod common;
+mod crds;
+mod merge_corpus;
+mod schema_corpus;
+mod validate_corpus;
+mod yaml_corpus;
+mod invalid;
+mod mutate;

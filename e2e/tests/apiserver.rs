@@ -1,0 +1,210 @@
+//! End-to-end tests against the real kube-apiserver of ../shared/k8s: one
+//! server for this whole binary (see `sluice_e2e::shared_apiserver`), one
+//! namespace per test.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::core::DynamicObject;
+use serde_json::{Value, json};
+use sluice_api::crd::CRD_KINDS;
+use sluice_api::types::API_VERSION;
+use sluice_e2e::{api_resource, install_crds, shared_apiserver};
+
+/// The label that marks what a test created, for cleaning up
+/// cluster-scoped objects.
+const RUN_LABEL: &str = "sluice.dev/e2e-test";
+
+/// The kinds a user creates; a WorkflowTaskResult is written by the
+/// executor only.
+const USER_KINDS: [&str; 5] = [
+    "Workflow",
+    "WorkflowTemplate",
+    "ClusterWorkflowTemplate",
+    "CronWorkflow",
+    "WorkflowEventBinding",
+];
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/argo-examples")
+}
+
+/// One corpus document of a kind in [`USER_KINDS`].
+struct CorpusDocument {
+    origin: String,
+    kind: String,
+    value: Value,
+}
+
+fn corpus_documents() -> Result<Vec<CorpusDocument>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![corpus_dir()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
+        // Kubernetes' scalar rules, as kubectl would send the file.
+        let documents = sluice_api::yaml::parse_documents(&text)
+            .with_context(|| file.display().to_string())?;
+        for document in documents {
+            let value = document.value;
+            if value.get("apiVersion").and_then(Value::as_str) != Some(API_VERSION) {
+                continue;
+            }
+            let Some(kind) = value.get("kind").and_then(Value::as_str) else {
+                continue;
+            };
+            if USER_KINDS.contains(&kind) {
+                out.push(CorpusDocument {
+                    origin: format!("{}:{}", file.display(), document.line),
+                    kind: kind.to_owned(),
+                    value,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn create_namespace(client: &kube::Client, prefix: &str) -> Result<String> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("sluice-e2e-{prefix}-")),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    let created = namespaces.create(&PostParams::default(), &namespace).await?;
+    created.metadata.name.context("the created namespace has no name")
+}
+
+/// The document as this test creates it: in `namespace` when the kind is
+/// namespaced, with a generated name (corpus names repeat), labelled as
+/// created by the run `run`.
+fn prepared(document: &CorpusDocument, namespace: Option<&str>, run: &str) -> Result<Value> {
+    let mut value = document.value.clone();
+    let metadata = value
+        .as_object_mut()
+        .context("a document is an object")?
+        .entry("metadata")
+        .or_insert_with(|| json!({}));
+    let metadata = metadata
+        .as_object_mut()
+        .context("metadata is an object")?;
+    if let Some(Value::String(name)) = metadata.remove("name") {
+        metadata
+            .entry("generateName")
+            .or_insert_with(|| Value::String(format!("{name}-")));
+    }
+    metadata
+        .entry("generateName")
+        .or_insert_with(|| Value::String("corpus-".to_owned()));
+    metadata.remove("namespace");
+    if let Some(namespace) = namespace {
+        metadata.insert("namespace".to_owned(), Value::String(namespace.to_owned()));
+    }
+    // Only the spec is compared. The corpus' own labels are replaced: one
+    // example has its `generateName` misplaced among them, which is no
+    // valid label value.
+    metadata.insert("labels".to_owned(), json!({ RUN_LABEL: run }));
+    Ok(value)
+}
+
+#[tokio::test]
+async fn crds_store_every_corpus_example_unchanged() -> Result<()> {
+    let started = Instant::now();
+    let server = shared_apiserver();
+    let client = server.client().await?;
+    install_crds(&client).await?;
+    let namespace = create_namespace(&client, "corpus").await?;
+
+    let documents = corpus_documents()?;
+    assert!(
+        documents.len() > 150,
+        "only {} corpus documents of our kinds",
+        documents.len()
+    );
+    let mut failures = Vec::new();
+    for document in &documents {
+        let info = CRD_KINDS
+            .iter()
+            .find(|info| info.kind == document.kind)
+            .context("every user kind has a CRD")?;
+        let resource = api_resource(info.kind);
+        let api: Api<DynamicObject> = if info.namespaced {
+            Api::namespaced_with(client.clone(), &namespace, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+        let sent = prepared(document, info.namespaced.then_some(namespace.as_str()), &namespace)?;
+        let object: DynamicObject = serde_json::from_value(sent.clone())
+            .with_context(|| format!("{}: not an object", document.origin))?;
+        let created = match api.create(&PostParams::default(), &object).await {
+            Ok(created) => created,
+            Err(e) => {
+                failures.push(format!("{}: create: {e}", document.origin));
+                continue;
+            }
+        };
+        let name = created
+            .metadata
+            .name
+            .with_context(|| format!("{}: created without a name", document.origin))?;
+        let read = api.get(&name).await?;
+        let (want, got) = (sent.get("spec"), read.data.get("spec"));
+        if want != got {
+            failures.push(format!(
+                "{}: spec differs after a round trip\n  sent: {}\n  read: {}",
+                document.origin,
+                want.map(Value::to_string).unwrap_or_default(),
+                got.map(Value::to_string).unwrap_or_default()
+            ));
+        }
+    }
+
+    // Namespaced objects go with their namespace (never reused); the
+    // cluster-scoped ones are deleted here.
+    let templates: Api<DynamicObject> =
+        Api::all_with(client.clone(), &api_resource("ClusterWorkflowTemplate"));
+    templates
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels(&format!("{RUN_LABEL}={namespace}")),
+        )
+        .await?;
+
+    assert!(
+        failures.is_empty(),
+        "{} of {} documents failed:\n{}",
+        failures.len(),
+        documents.len(),
+        failures.join("\n")
+    );
+    let elapsed = started.elapsed();
+    eprintln!(
+        "created and read back {} corpus documents in {elapsed:.1?} (server start included)",
+        documents.len()
+    );
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "took {elapsed:?}; keep it well under a minute"
+    );
+    Ok(())
+}
