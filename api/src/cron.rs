@@ -118,7 +118,9 @@ pub enum CronError {
         "{prefix}{zone} names no time zone: use an IANA name such as \"America/New_York\" or \"UTC\""
     )]
     UnknownZone { prefix: String, zone: String },
-    #[error("nothing follows {prefix}{zone}: write \"{prefix}{zone} \" and then the schedule, e.g. \"{prefix}{zone} 0 * * * *\"")]
+    #[error(
+        "nothing follows {prefix}{zone}: write \"{prefix}{zone} \" and then the schedule, e.g. \"{prefix}{zone} 0 * * * *\""
+    )]
     MissingAfterZone { prefix: String, zone: String },
     #[error("{}", unknown_descriptor(text, *suggestion))]
     UnknownDescriptor {
@@ -328,7 +330,9 @@ fn range_bits(field: Field, expr: &str) -> Result<u64, String> {
     let range = parts.next().unwrap_or("");
     let step = parts.next();
     if parts.next().is_some() {
-        return Err(format!("{expr:?} has more than one '/': write start-end/step"));
+        return Err(format!(
+            "{expr:?} has more than one '/': write start-end/step"
+        ));
     }
     let (start, mut end, mut extra) = if range == "*" || range == "?" {
         (lo, hi, STAR)
@@ -573,12 +577,18 @@ mod tests {
             "expected 5 fields (minute hour day-of-month month day-of-week), found 6: Argo's \
              schedules have no seconds or year field"
         );
-        assert_eq!(err("61 * * * *"), "minute field \"61\": 61 is above the maximum 59");
+        assert_eq!(
+            err("61 * * * *"),
+            "minute field \"61\": 61 is above the maximum 59"
+        );
         assert_eq!(
             err("* * * * 7"),
             "day-of-week field \"7\": 7 is not a day of week here: Sunday is 0 (or sun)"
         );
-        assert_eq!(err("* * 0 * *"), "day-of-month field \"0\": 0 is below the minimum 1");
+        assert_eq!(
+            err("* * 0 * *"),
+            "day-of-month field \"0\": 0 is below the minimum 1"
+        );
         assert_eq!(
             err("* 5-2 * * *"),
             "hour field \"5-2\": the range starts at 5, after its end 2: write the smaller value first"
@@ -594,7 +604,10 @@ mod tests {
         );
         assert!(err("* * L * *").starts_with("day-of-month field \"L\""));
         assert!(err("* * * * 5#3").starts_with("day-of-week field \"5#3\""));
-        assert_eq!(err("@dayly"), "unknown descriptor \"@dayly\"; did you mean \"@daily\"?");
+        assert_eq!(
+            err("@dayly"),
+            "unknown descriptor \"@dayly\"; did you mean \"@daily\"?"
+        );
         assert_eq!(
             err("@often"),
             "unknown descriptor \"@often\": use @yearly, @annually, @monthly, @weekly, @daily, \
@@ -618,7 +631,10 @@ mod tests {
         assert!(err("CRON_TZ=UTC").starts_with("nothing follows CRON_TZ=UTC"));
         assert!(err("1-2-3 * * * *").contains("more than one '-'"));
         assert!(err("1/2/3 * * * *").contains("more than one '/'"));
-        assert_eq!(err("*-5 * * * *"), "minute field \"*-5\": \"*\" is not a number");
+        assert_eq!(
+            err("*-5 * * * *"),
+            "minute field \"*-5\": \"*\" is not a number"
+        );
     }
 
     #[test]
@@ -634,16 +650,37 @@ mod tests {
         // Day of month OR day of week when both are restricted: the 1st of
         // the month or any Monday (2024-02-05 is a Monday).
         let after_first = at(utc, 2024, 2, 1, 0, 0);
-        assert_eq!(next("0 0 1 * mon", after_first), Some(at(utc, 2024, 2, 5, 0, 0)));
+        assert_eq!(
+            next("0 0 1 * mon", after_first),
+            Some(at(utc, 2024, 2, 5, 0, 0))
+        );
         // AND when one of them is a star.
-        assert_eq!(next("0 0 * * mon", after_first), Some(at(utc, 2024, 2, 5, 0, 0)));
-        assert_eq!(next("0 0 */10 * *", after_first), Some(at(utc, 2024, 2, 11, 0, 0)));
-        assert_eq!(next("@weekly", after_first), Some(at(utc, 2024, 2, 4, 0, 0)));
-        assert_eq!(next("@yearly", after_first), Some(at(utc, 2025, 1, 1, 0, 0)));
+        assert_eq!(
+            next("0 0 * * mon", after_first),
+            Some(at(utc, 2024, 2, 5, 0, 0))
+        );
+        assert_eq!(
+            next("0 0 */10 * *", after_first),
+            Some(at(utc, 2024, 2, 11, 0, 0))
+        );
+        assert_eq!(
+            next("@weekly", after_first),
+            Some(at(utc, 2024, 2, 4, 0, 0))
+        );
+        assert_eq!(
+            next("@yearly", after_first),
+            Some(at(utc, 2025, 1, 1, 0, 0))
+        );
         // Strictly after.
-        assert_eq!(next("0 0 * * *", after_first), Some(at(utc, 2024, 2, 2, 0, 0)));
+        assert_eq!(
+            next("0 0 * * *", after_first),
+            Some(at(utc, 2024, 2, 2, 0, 0))
+        );
         // @every adds the interval to the whole second.
-        assert_eq!(next("@every 1h30m", after_first), Some(at(utc, 2024, 2, 1, 1, 30)));
+        assert_eq!(
+            next("@every 1h30m", after_first),
+            Some(at(utc, 2024, 2, 1, 1, 30))
+        );
     }
 
     #[test]
@@ -672,7 +709,10 @@ mod tests {
         assert_eq!(parse_zone("UTC"), Some(Some(Tz::UTC)));
         assert_eq!(parse_zone(""), Some(Some(Tz::UTC)));
         assert_eq!(parse_zone("Local"), Some(None));
-        assert_eq!(parse_zone("Europe/Berlin"), Some(Some(chrono_tz::Europe::Berlin)));
+        assert_eq!(
+            parse_zone("Europe/Berlin"),
+            Some(Some(chrono_tz::Europe::Berlin))
+        );
         assert_eq!(parse_zone("Europe/Atlantis"), None);
     }
 }

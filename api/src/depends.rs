@@ -197,7 +197,9 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => f.write_str("the expression is empty: name the tasks to wait for, e.g. \"A && B\""),
+            Self::Empty => {
+                f.write_str("the expression is empty: name the tasks to wait for, e.g. \"A && B\"")
+            }
             Self::UnexpectedChar(c) => write!(
                 f,
                 "unexpected character {c:?}: use task names, &&, ||, ! and parentheses"
@@ -554,7 +556,10 @@ mod tests {
         assert_eq!(ok("A").to_string(), "A");
         assert_eq!(ok("A&&B||C").to_string(), "A && B || C");
         assert_eq!(ok("A && (B || C)").to_string(), "A && (B || C)");
-        assert_eq!(ok("!A.Failed && !(B || C)").to_string(), "!A.Failed && !(B || C)");
+        assert_eq!(
+            ok("!A.Failed && !(B || C)").to_string(),
+            "!A.Failed && !(B || C)"
+        );
         assert_eq!(ok("((A))").to_string(), "A");
         assert_eq!(
             ok("(task-1.Succeeded || task-1.Skipped) && 2nd.AnySucceeded").to_string(),

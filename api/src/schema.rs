@@ -193,6 +193,9 @@ fn describe_value(types: Types) -> &'static str {
 
 type ShapeId = u32;
 
+/// A known property: its name and shape.
+type Property = (Box<str>, ShapeId);
+
 /// One schema node, compiled.
 #[derive(Debug)]
 enum Shape {
@@ -209,7 +212,7 @@ struct Node {
     open: bool,
     /// Known properties, sorted by name. An object schema with neither
     /// properties nor `additionalProperties` takes any fields.
-    properties: Option<Box<[(Box<str>, ShapeId)]>>,
+    properties: Option<Box<[Property]>>,
     /// The shape of map values (`additionalProperties`).
     values: Option<ShapeId>,
     /// The shape of array items.
@@ -307,14 +310,14 @@ impl Compiler<'_> {
         }
         // `allOf` of one schema is how some generators attach siblings to a
         // `$ref`; the value must fit that schema.
-        if let Some(Value::Array(list)) = object.get("allOf") {
-            if let [only] = list.as_slice() {
-                branches.push(self.compile(only));
-            }
+        if let Some(Value::Array(list)) = object.get("allOf")
+            && let [only] = list.as_slice()
+        {
+            branches.push(self.compile(only));
         }
         let properties = match object.get("properties") {
             Some(Value::Object(props)) => {
-                let mut table: Vec<(Box<str>, ShapeId)> = props
+                let mut table: Vec<Property> = props
                     .iter()
                     .map(|(name, prop)| (name.as_str().into(), self.compile(prop)))
                     .collect();
@@ -540,7 +543,7 @@ fn finding(path: &[Step<'_>], message: String) -> FieldFinding {
 
 /// `unknown field; did you mean "container"?` when a known name is close,
 /// else the known names (the first few).
-fn unknown_field(key: &str, known: &[(Box<str>, ShapeId)]) -> String {
+fn unknown_field(key: &str, known: &[Property]) -> String {
     if let Some(name) = closest(key, known.iter().map(|(name, _)| name.as_ref())) {
         return format!("unknown field; did you mean {name:?}?");
     }
@@ -565,7 +568,12 @@ pub(crate) fn closest<'a>(key: &str, candidates: impl Iterator<Item = &'a str>) 
     let lower = key.to_lowercase();
     let limit = (key.chars().count() / 4).clamp(1, 3);
     candidates
-        .map(|name| (strsim::damerau_levenshtein(&lower, &name.to_lowercase()), name))
+        .map(|name| {
+            (
+                strsim::damerau_levenshtein(&lower, &name.to_lowercase()),
+                name,
+            )
+        })
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, name)| name)
@@ -689,19 +697,31 @@ mod tests {
         let mut got = findings("Workflow", doc);
         got.sort();
         let want = [
-            ("metadata.labels.tier", "expected a string, found an integer"),
+            (
+                "metadata.labels.tier",
+                "expected a string, found an integer",
+            ),
             (
                 "spec.arguments.parameters[1].value",
                 "expected a number, a string or a boolean, found an array",
             ),
             ("spec.parallelism", "expected an integer, found a string"),
-            ("spec.templates[0].container.args", "expected an array, found a string"),
-            ("spec.templates[0].container.tty", "expected a boolean, found a string"),
+            (
+                "spec.templates[0].container.args",
+                "expected an array, found a string",
+            ),
+            (
+                "spec.templates[0].container.tty",
+                "expected a boolean, found a string",
+            ),
             (
                 "spec.templates[0].retryStrategy.limit",
                 "expected an integer or a string, found an object",
             ),
-            ("spec.templates[0].steps[0][0].template", "expected a string, found an array"),
+            (
+                "spec.templates[0].steps[0][0].template",
+                "expected a string, found an array",
+            ),
         ];
         let want: Vec<(String, String)> = want
             .iter()
@@ -723,7 +743,8 @@ mod tests {
 
     #[test]
     fn nulls_are_unset() {
-        let doc = workflow(json!({ "name": "main", "container": null, "script": { "image": null } }));
+        let doc =
+            workflow(json!({ "name": "main", "container": null, "script": { "image": null } }));
         assert_eq!(findings("Workflow", doc), []);
     }
 

@@ -439,7 +439,10 @@ impl<'a> ExprScanner<'a> {
                 _ => {
                     // Operators and anything else: one character at a time
                     // (UTF-8 continuation bytes never match the arms above).
-                    self.pos += self.src[self.pos..].chars().next().map_or(1, char::len_utf8);
+                    self.pos += self.src[self.pos..]
+                        .chars()
+                        .next()
+                        .map_or(1, char::len_utf8);
                     self.prev = Prev::Operator;
                 }
             }
@@ -574,10 +577,7 @@ mod tests {
             expression_variables(r#"tasks.a.outputs.parameters["x"] + inputs.parameters.y"#),
             vec!["tasks.a.outputs.parameters.x", "inputs.parameters.y"]
         );
-        assert_eq!(
-            expression_variables("a?.b ?? c .d"),
-            vec!["a.b", "c.d"]
-        );
+        assert_eq!(expression_variables("a?.b ?? c .d"), vec!["a.b", "c.d"]);
     }
 
     #[test]
@@ -587,7 +587,9 @@ mod tests {
             vec!["inputs.parameters.num"]
         );
         assert_eq!(
-            expression_variables("sprig.trim(inputs.parameters['s']) + jsonpath(workflow.parameters.config, '$.a.b')"),
+            expression_variables(
+                "sprig.trim(inputs.parameters['s']) + jsonpath(workflow.parameters.config, '$.a.b')"
+            ),
             vec!["inputs.parameters.s", "workflow.parameters.config"]
         );
         assert_eq!(
@@ -615,17 +617,17 @@ mod tests {
             expression_variables("let x = inputs.parameters.n; x * x"),
             vec!["inputs.parameters.n"]
         );
-        assert_eq!(
-            expression_variables("a ? b : c"),
-            vec!["a", "b", "c"]
-        );
+        assert_eq!(expression_variables("a ? b : c"), vec!["a", "b", "c"]);
     }
 
     #[test]
     fn expression_variables_of_a_multi_line_expression() {
         let expr = "map([\n  jsonpath(sprig.b64dec(jsonpath(workflow.parameters.weather, '$.w')), '$.t')\n], \
                     {\n  toJson({\n    avg: sprig.add(#[0], #[1]) / 2,\n    min: sprig.min(#[0], #[1])\n  })\n})[0]";
-        assert_eq!(expression_variables(expr), vec!["workflow.parameters.weather"]);
+        assert_eq!(
+            expression_variables(expr),
+            vec!["workflow.parameters.weather"]
+        );
     }
 
     #[test]
@@ -640,9 +642,6 @@ mod tests {
     fn tag_variables_cover_both_kinds() {
         let found = tags("{{ item.a }}{{=item.b + asInt(inputs.parameters.c)}}").expect("tags");
         assert_eq!(found[0].variables(), vec!["item.a"]);
-        assert_eq!(
-            found[1].variables(),
-            vec!["item.b", "inputs.parameters.c"]
-        );
+        assert_eq!(found[1].variables(), vec!["item.b", "inputs.parameters.c"]);
     }
 }

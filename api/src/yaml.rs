@@ -33,7 +33,9 @@ use scalar::Scalar;
 /// Deepest nesting of mappings and sequences accepted.
 pub const MAX_DEPTH: usize = 256;
 
-/// Most nodes that aliases may add to one document (against "billion laughs").
+/// Most nodes anchors and aliases may copy in one document (against
+/// "billion laughs"): every alias copies its anchor's node, and so does
+/// every anchored mapping or sequence once, when it ends.
 pub const ALIAS_BUDGET: u64 = 250_000;
 
 /// One document of a YAML (or JSON) stream.
@@ -381,13 +383,7 @@ impl Builder {
             Anchored::Node { size, height, .. } => (*size, *height),
         };
         // Check the cost before cloning anything.
-        self.expanded = self.expanded.saturating_add(size);
-        if self.expanded > ALIAS_BUDGET {
-            let message = format!(
-                "aliases expand to more than {ALIAS_BUDGET} nodes; write the document out instead"
-            );
-            return Err(YamlError::at(at, message));
-        }
+        self.charge(size, at)?;
         if self.stack.len() + height > MAX_DEPTH {
             return Err(YamlError::at(
                 at,
@@ -530,6 +526,18 @@ impl Builder {
         Ok(())
     }
 
+    /// Counts `size` copied nodes against [`ALIAS_BUDGET`].
+    fn charge(&mut self, size: u64, at: Mark) -> Result<(), YamlError> {
+        self.expanded = self.expanded.saturating_add(size);
+        if self.expanded > ALIAS_BUDGET {
+            let message = format!(
+                "aliases expand to more than {ALIAS_BUDGET} nodes; write the document out instead"
+            );
+            return Err(YamlError::at(at, message));
+        }
+        Ok(())
+    }
+
     fn pop(&mut self, at: Mark) -> Result<(), YamlError> {
         let Some(frame) = self.stack.pop() else {
             return Err(YamlError::at(
@@ -545,6 +553,7 @@ impl Builder {
             Collection::Mapping { map, .. } => Value::Object(map),
         };
         if frame.anchor != 0 {
+            self.charge(frame.size, at)?;
             let anchored = Anchored::Node {
                 value: value.clone(),
                 size: frame.size,

@@ -2,10 +2,11 @@
 //! (so templateRefs resolve among all the files given), and place each
 //! finding at `file:line:col`.
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use clap::builder::BoolishValueParser;
 use sluice_api::Config;
 use sluice_api::types::Object;
 use sluice_api::validate::{self, Context, Mode, Severity};
@@ -22,7 +23,7 @@ pub struct LintArgs {
     pub paths: Vec<PathBuf>,
     /// Report a templateRef whose target is not among the files as a warning,
     /// not an error (the target lives in the cluster).
-    #[arg(long, env = "SLUICE_ALLOW_MISSING_REFS")]
+    #[arg(long, env = "SLUICE_ALLOW_MISSING_REFS", value_parser = BoolishValueParser::new())]
     pub allow_missing_refs: bool,
     /// The controller configuration: a workflow-controller-configmap
     /// ConfigMap, or the configuration document it holds (for the `images:`
@@ -33,7 +34,7 @@ pub struct LintArgs {
     #[arg(long, short, value_enum, default_value_t = Format::Text, env = "SLUICE_OUTPUT")]
     pub output: Format,
     /// Print errors only: no warnings, no summary.
-    #[arg(long, short, env = "SLUICE_QUIET")]
+    #[arg(long, short, env = "SLUICE_QUIET", value_parser = BoolishValueParser::new())]
     pub quiet: bool,
 }
 
@@ -141,10 +142,7 @@ pub fn run(args: &LintArgs) -> anyhow::Result<Outcome> {
     if args.quiet {
         findings.retain(|f| f.severity == Severity::Error);
     }
-    let rendered = report::render(&findings, args.output)?;
-    std::io::stdout()
-        .lock()
-        .write_all(rendered.as_bytes())
+    report::write_stdout(&report::render(&findings, args.output)?)
         .context("writing the findings")?;
     if !args.quiet {
         eprintln!(

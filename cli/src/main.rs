@@ -4,7 +4,6 @@
 mod lint;
 mod report;
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +50,6 @@ fn crds() -> anyhow::Result<()> {
         out.push_str("---\n");
         out.push_str(&sluice_api::crd::to_yaml(&crd)?);
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    report::write_stdout(&out)?;
     Ok(())
 }

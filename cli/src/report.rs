@@ -78,6 +78,20 @@ pub fn render(findings: &[Finding], format: Format) -> Result<String, serde_json
     Ok(out)
 }
 
+/// Writes to stdout; a reader that went away (`sluice crds | head`) is not
+/// an error.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Escapes a workflow command's message.
 fn escape_data(text: &str) -> String {
     text.replace('%', "%25")

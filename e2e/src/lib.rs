@@ -84,17 +84,20 @@ impl ApiServer {
     /// Starts a server in a new temporary directory and waits until it is
     /// ready (about five seconds).
     pub fn start() -> Result<Self, HarnessError> {
-        let script = Self::script();
+        Self::start_with(&Self::script())
+    }
+
+    /// Starts a server with the given start script.
+    pub fn start_with(script: &Path) -> Result<Self, HarnessError> {
+        let script = script.to_path_buf();
         if !script.is_file() {
             return Err(HarnessError::ScriptMissing(script));
         }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "sluice-e2e-{}-{nanos:09}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("sluice-e2e-{}-{nanos:09}", std::process::id()));
         let output = Command::new("bash")
             .arg(&script)
             .arg("--dir")
@@ -130,12 +133,11 @@ impl ApiServer {
             stopped: AtomicBool::new(false),
         };
         // The server runs from here on: an error below drops (stops) it.
-        let reaper = spawn_reaper(&server.dir.join("stop")).map_err(|source| {
-            HarnessError::Spawn {
+        let reaper =
+            spawn_reaper(&server.dir.join("stop")).map_err(|source| HarnessError::Spawn {
                 script: PathBuf::from("bash"),
                 source,
-            }
-        })?;
+            })?;
         server.reaper = Mutex::new(Some(reaper));
         Ok(server)
     }
@@ -268,11 +270,9 @@ where
 pub async fn install_crds(client: &kube::Client) -> Result<(), HarnessError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let t = std::time::Instant::now();
     for crd in sluice_api::crd::all_crds() {
         let name = crd.metadata.name.clone().unwrap_or_default();
         crds.patch(&name, &params, &Patch::Apply(&crd)).await?;
-        eprintln!("T applied {name} {:?}", t.elapsed());
     }
     for info in &sluice_api::crd::CRD_KINDS {
         let name = info.crd_name();
@@ -289,14 +289,19 @@ pub async fn install_crds(client: &kube::Client) -> Result<(), HarnessError> {
             },
         )
         .await?;
-        eprintln!("T established {name} {:?}", t.elapsed());
         // Established comes slightly before the resource is served.
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(info.kind));
-        poll_until(&format!("{} to be served", info.plural), WAIT_TIMEOUT, || async {
-            api.list(&ListParams::default().limit(1)).await.ok().map(|_| ())
-        })
+        poll_until(
+            &format!("{} to be served", info.plural),
+            WAIT_TIMEOUT,
+            || async {
+                api.list(&ListParams::default().limit(1))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            },
+        )
         .await?;
-        eprintln!("T served {name} {:?}", t.elapsed());
     }
     Ok(())
 }
@@ -306,7 +311,36 @@ pub fn api_resource(kind: &str) -> ApiResource {
     let plural = sluice_api::crd::CRD_KINDS
         .iter()
         .find(|info| info.kind == kind)
-        .map_or_else(|| format!("{}s", kind.to_lowercase()), |info| info.plural.to_owned());
+        .map_or_else(
+            || format!("{}s", kind.to_lowercase()),
+            |info| info.plural.to_owned(),
+        );
     let gvk = GroupVersionKind::gvk(sluice_api::types::GROUP, sluice_api::types::VERSION, kind);
     ApiResource::from_gvk_with_plural(&gvk, &plural)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_script_is_an_error_that_says_so() {
+        let missing = Path::new(env!("CARGO_MANIFEST_DIR")).join("no-such-start-apiserver.sh");
+        let err = ApiServer::start_with(&missing).expect_err("no server without its script");
+        assert!(matches!(err, HarnessError::ScriptMissing(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("no-such-start-apiserver.sh: not found")
+                && message.contains("need the real API server"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn api_resources_use_the_crd_plurals() {
+        let resource = api_resource("ClusterWorkflowTemplate");
+        assert_eq!(resource.plural, "clusterworkflowtemplates");
+        assert_eq!(resource.api_version, "argoproj.io/v1alpha1");
+        assert_eq!(resource.kind, "ClusterWorkflowTemplate");
+    }
 }

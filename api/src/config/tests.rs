@@ -132,7 +132,10 @@ fn reads_the_upstream_keys() {
         Some(true)
     );
     assert_eq!(
-        config.resource_rate_limit.as_ref().and_then(|r| r.limit.clone()),
+        config
+            .resource_rate_limit
+            .as_ref()
+            .and_then(|r| r.limit.clone()),
         Some(10.into())
     );
     assert_eq!(config.links.len(), 1);

@@ -2,7 +2,7 @@
 //! where output parameters take their value from, archives and artifact GC.
 
 use super::names::{FieldKind, unique_names};
-use super::{Checker, list, one_of};
+use super::{Checker, is_templated, list, one_of};
 use crate::path::FieldPath;
 use crate::types::{Arguments, Artifact, Inputs, Outputs, Parameter, ValueFrom};
 
@@ -13,16 +13,103 @@ pub(super) const ARTIFACT_GC_STRATEGIES: [&str; 3] =
 /// The lowest and highest gzip level of `archive.tar.compressionLevel`.
 const COMPRESSION_LEVELS: std::ops::RangeInclusive<i64> = -1..=9;
 
-/// `arguments` of a workflow, step, task or hook.
-pub(super) fn arguments(check: &mut Checker<'_>, args: &Arguments, path: &FieldPath) {
-    parameter_names(check, &args.parameters, &path.key("parameters"), "in arguments");
-    artifact_list(check, &args.artifacts, &path.key("artifacts"), "in arguments");
+/// `arguments` of a workflow, step, task or hook. `needs_value` says which
+/// parameters must carry a value (upstream requires one for steps and tasks,
+/// and for a workflow's own arguments except while linting).
+pub(super) fn arguments(
+    check: &mut Checker<'_>,
+    args: &Arguments,
+    path: &FieldPath,
+    needs_value: &dyn Fn(&str) -> bool,
+) {
+    let parameters = path.key("parameters");
+    parameter_names(check, &args.parameters, &parameters, "in arguments");
+    for (i, parameter) in args.parameters.iter().enumerate() {
+        argument_value(check, parameter, &parameters.index(i), needs_value);
+    }
+    artifact_list(
+        check,
+        &args.artifacts,
+        &path.key("artifacts"),
+        "in arguments",
+    );
+}
+
+/// Where an argument's value comes from, and whether its enum allows it.
+fn argument_value(
+    check: &mut Checker<'_>,
+    parameter: &Parameter,
+    path: &FieldPath,
+    needs_value: &dyn Fn(&str) -> bool,
+) {
+    let name = &parameter.name;
+    match (&parameter.value, &parameter.value_from) {
+        (None, None) if !name.is_empty() && needs_value(name) => check.error(
+            path.key("value"),
+            format!("argument {name:?} has no value: set value (or valueFrom.configMapKeyRef)"),
+        ),
+        (_, Some(from)) => {
+            let from_path = path.key("valueFrom");
+            let outputs = sources(from);
+            let misplaced = outputs
+                .iter()
+                .find(|s| matches!(**s, "path" | "jsonPath" | "parameter" | "expression"));
+            if let Some(source) = misplaced {
+                check.error(
+                    from_path.key(*source),
+                    format!(
+                        "valueFrom.{source} reads a template's outputs, not an argument: give \
+                         argument {name:?} a value (a template tag such as \
+                         {{{{steps.x.outputs.parameters.y}}}} works) or valueFrom.configMapKeyRef"
+                    ),
+                );
+            } else if from.config_map_key_ref.is_none()
+                && from.event.as_deref().is_none_or(str::is_empty)
+                && from.supplied.is_none()
+            {
+                check.error(
+                    from_path,
+                    format!(
+                        "valueFrom of argument {name:?} names no source: set configMapKeyRef, \
+                         event or supplied (default is only the fallback)"
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+    if let Some(value) = &parameter.value
+        && !parameter.r#enum.is_empty()
+    {
+        let text = value.as_text();
+        let allowed: Vec<String> = parameter.r#enum.iter().map(|e| e.as_text()).collect();
+        if !is_templated(&text) && !allowed.contains(&text) {
+            let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            check.error(
+                path.key("value"),
+                format!(
+                    "{text:?} is not in the enum of parameter {name:?}: use {}",
+                    list(&allowed, "or")
+                ),
+            );
+        }
+    }
 }
 
 /// A template's `inputs`.
 pub(super) fn inputs(check: &mut Checker<'_>, inputs: &Inputs, path: &FieldPath) {
-    parameter_names(check, &inputs.parameters, &path.key("parameters"), "in inputs");
-    artifact_list(check, &inputs.artifacts, &path.key("artifacts"), "in inputs");
+    parameter_names(
+        check,
+        &inputs.parameters,
+        &path.key("parameters"),
+        "in inputs",
+    );
+    artifact_list(
+        check,
+        &inputs.artifacts,
+        &path.key("artifacts"),
+        "in inputs",
+    );
 }
 
 /// A template's `outputs`; `kind` is the template's type when it has one.
@@ -37,10 +124,20 @@ pub(super) fn outputs(
     for (i, parameter) in outputs.parameters.iter().enumerate() {
         output_parameter(check, parameter, &parameters.index(i), kind);
     }
-    artifact_list(check, &outputs.artifacts, &path.key("artifacts"), "in outputs");
+    artifact_list(
+        check,
+        &outputs.artifacts,
+        &path.key("artifacts"),
+        "in outputs",
+    );
 }
 
-fn parameter_names(check: &mut Checker<'_>, parameters: &[Parameter], path: &FieldPath, scope: &str) {
+fn parameter_names(
+    check: &mut Checker<'_>,
+    parameters: &[Parameter],
+    path: &FieldPath,
+    scope: &str,
+) {
     let names = parameters
         .iter()
         .enumerate()
@@ -92,7 +189,11 @@ fn artifact(check: &mut Checker<'_>, artifact: &Artifact, path: &FieldPath) {
             );
         }
     }
-    if let Some(strategy) = artifact.artifact_gc.as_ref().and_then(|g| g.strategy.as_deref()) {
+    if let Some(strategy) = artifact
+        .artifact_gc
+        .as_ref()
+        .and_then(|g| g.strategy.as_deref())
+    {
         one_of(
             check,
             path.key("artifactGC").key("strategy"),
@@ -182,9 +283,10 @@ fn output_parameter(
     };
     // What each kind of template can produce, as upstream checks it.
     let (allowed, fix): (&[&str], &str) = match kind {
-        Some("container" | "containerSet" | "script") => {
-            (&["path"], "use valueFrom.path, the file the container writes")
-        }
+        Some("container" | "containerSet" | "script") => (
+            &["path"],
+            "use valueFrom.path, the file the container writes",
+        ),
         Some("resource") => (
             &["jsonPath", "jqFilter"],
             "use valueFrom.jsonPath or valueFrom.jqFilter on the resource",

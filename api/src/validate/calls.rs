@@ -165,7 +165,7 @@ pub(super) fn call<'a>(
         templates::template(check, scope, inline, &path.key("inline"), depth + 1);
     }
     if let Some(arguments) = call.arguments {
-        artifacts::arguments(check, arguments, &path.key("arguments"));
+        artifacts::arguments(check, arguments, &path.key("arguments"), &|_| true);
     }
     if let Some(name) = call.on_exit {
         template_name(check, scope, "onExit template", name, path.key("onExit"));
@@ -221,13 +221,19 @@ pub(super) fn hooks<'a>(
             _ => {}
         }
         if let Some(template) = template {
-            template_name(check, scope, "hook template", template, hook_path.key("template"));
+            template_name(
+                check,
+                scope,
+                "hook template",
+                template,
+                hook_path.key("template"),
+            );
         }
         if let Some(reference) = &hook.template_ref {
             check.template_ref(reference, &hook_path.key("templateRef"));
         }
         if let Some(arguments) = &hook.arguments {
-            artifacts::arguments(check, arguments, &hook_path.key("arguments"));
+            artifacts::arguments(check, arguments, &hook_path.key("arguments"), &|_| false);
         }
     }
 }

@@ -10,7 +10,11 @@ use crate::types::CronWorkflowSpec;
 const CONCURRENCY_POLICIES: [&str; 3] = ["Allow", "Forbid", "Replace"];
 
 /// Checks a CronWorkflow's spec at `path` (`spec`).
-pub(super) fn cron_workflow<'a>(check: &mut Checker<'a>, cron: &'a CronWorkflowSpec, path: &FieldPath) {
+pub(super) fn cron_workflow<'a>(
+    check: &mut Checker<'a>,
+    cron: &'a CronWorkflowSpec,
+    path: &FieldPath,
+) {
     let zone_set = cron.timezone.as_deref().is_some_and(|z| !z.is_empty());
     if let Some(schedule) = &cron.schedule {
         let schedule_path = path.key("schedule");
@@ -63,7 +67,10 @@ pub(super) fn cron_workflow<'a>(check: &mut Checker<'a>, cron: &'a CronWorkflowS
     }
     for (name, value) in [
         ("startingDeadlineSeconds", cron.starting_deadline_seconds),
-        ("successfulJobsHistoryLimit", cron.successful_jobs_history_limit),
+        (
+            "successfulJobsHistoryLimit",
+            cron.successful_jobs_history_limit,
+        ),
         ("failedJobsHistoryLimit", cron.failed_jobs_history_limit),
     ] {
         if let Some(n) = value.filter(|n| *n < 0) {
@@ -78,7 +85,10 @@ pub(super) fn cron_workflow<'a>(check: &mut Checker<'a>, cron: &'a CronWorkflowS
         );
     }
     if let Some(stop) = &cron.stop_strategy
-        && stop.expression.as_deref().is_none_or(|e| e.trim().is_empty())
+        && stop
+            .expression
+            .as_deref()
+            .is_none_or(|e| e.trim().is_empty())
     {
         check.error(
             path.key("stopStrategy").key("expression"),

@@ -148,7 +148,9 @@ pub(super) fn dag<'a>(
     }
 
     for cycle in cycles(&edges) {
-        let Some(&first) = cycle.first() else { continue };
+        let Some(&first) = cycle.first() else {
+            continue;
+        };
         let printed: Vec<&str> = cycle
             .iter()
             .chain(std::iter::once(&first))
@@ -242,7 +244,10 @@ mod tests {
         assert!(cycles(&[vec![1], vec![2], vec![]]).is_empty());
         assert_eq!(cycles(&[vec![1], vec![0]]), vec![vec![0, 1]]);
         assert_eq!(cycles(&[vec![0]]), vec![vec![0]]);
-        assert_eq!(cycles(&[vec![], vec![2], vec![3], vec![1]]), vec![vec![1, 2, 3]]);
+        assert_eq!(
+            cycles(&[vec![], vec![2], vec![3], vec![1]]),
+            vec![vec![1, 2, 3]]
+        );
         // Two separate cycles.
         assert_eq!(
             cycles(&[vec![1], vec![0], vec![3], vec![2]]),

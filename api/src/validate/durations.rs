@@ -34,7 +34,9 @@ pub(super) fn go_duration(text: &str) -> Result<(), String> {
     if is_templated(text) {
         return Ok(());
     }
-    parse_go_duration(text).map(|_| ()).map_err(|e| e.to_string())
+    parse_go_duration(text)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// A whole number of seconds or a Go duration, or a template tag: upstream's
@@ -63,9 +65,15 @@ mod tests {
     #[test]
     fn seconds() {
         assert_eq!(non_negative("limit", &IntOrString::Int(3)), Ok(()));
-        assert_eq!(non_negative("limit", &IntOrString::String("3".into())), Ok(()));
         assert_eq!(
-            non_negative("limit", &IntOrString::String("{{inputs.parameters.n}}".into())),
+            non_negative("limit", &IntOrString::String("3".into())),
+            Ok(())
+        );
+        assert_eq!(
+            non_negative(
+                "limit",
+                &IntOrString::String("{{inputs.parameters.n}}".into())
+            ),
             Ok(())
         );
         assert_eq!(

@@ -14,7 +14,10 @@
 //! - `steps`, `dag`: the two orchestrating template kinds;
 //! - `artifacts`: parameter and artifact declarations, archives, artifact GC;
 //! - `cron`: CronWorkflow scheduling fields;
-//! - `durations`: numbers of seconds and Go durations.
+//! - `durations`: numbers of seconds and Go durations;
+//! - `variables`: template tags (`{{...}}`) that cannot resolve.
+//!
+//! Unknown and mistyped fields come from [`crate::schema::check_fields`].
 
 mod artifacts;
 mod calls;
@@ -27,6 +30,7 @@ mod refs;
 mod spec;
 mod steps;
 mod templates;
+mod variables;
 
 use std::fmt;
 
@@ -110,7 +114,7 @@ pub fn validate(objects: &[Object], ctx: &Context<'_>) -> Vec<Diagnostic> {
         let mut check = Checker::new(index, object, ctx, &library);
         check.object(object);
         out.append(&mut check.out);
-        // Template tags (`{{...}}`) are checked by `variables`, beside this.
+        variables::check(index, object, ctx, &mut out);
     }
     // Stable: findings at one path keep the order they were found in.
     out.sort_by(|a: &Diagnostic, b| (a.object, &a.path).cmp(&(b.object, &b.path)));
@@ -264,7 +268,13 @@ pub(crate) fn list(items: &[&str], conjunction: &str) -> String {
 
 /// Checks a value that must be one of `allowed` (empty means the default;
 /// a template tag is resolved at run time).
-pub(crate) fn one_of(check: &mut Checker<'_>, path: FieldPath, what: &str, value: &str, allowed: &[&str]) {
+pub(crate) fn one_of(
+    check: &mut Checker<'_>,
+    path: FieldPath,
+    what: &str,
+    value: &str,
+    allowed: &[&str],
+) {
     if value.is_empty() || is_templated(value) || allowed.contains(&value) {
         return;
     }
@@ -278,7 +288,10 @@ pub(crate) fn one_of(check: &mut Checker<'_>, path: FieldPath, what: &str, value
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod helper_tests {
     use super::*;
 
     #[test]

@@ -47,7 +47,10 @@ pub(super) fn metadata(check: &mut Checker<'_>, object: &Object) {
         (Some(name), _) => {
             let name_path = path.key("name");
             if let Some(problem) = subdomain_problem(name) {
-                check.error(name_path, format!("{name:?} is not a valid object name: {problem}"));
+                check.error(
+                    name_path,
+                    format!("{name:?} is not a valid object name: {problem}"),
+                );
             } else if let Some((max, why)) = limit
                 && name.len() > max
             {
@@ -132,8 +135,7 @@ fn generate_name_problem(prefix: &str) -> Option<String> {
 
 /// Why `name` is not a DNS-1123 label, if it is not.
 fn label_problem(name: &str) -> Option<String> {
-    const RULE: &str =
-        "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit";
+    const RULE: &str = "use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit";
     let valid = !name.is_empty()
         && name.len() <= MAX_LABEL
         && name
@@ -260,11 +262,17 @@ pub(super) fn unique_names<'n>(
     for (name, element) in names {
         let path = element.key("name");
         if name.is_empty() {
-            check.error(path, format!("{noun} has no name: add name: (it must be unique {scope})"));
+            check.error(
+                path,
+                format!("{noun} has no name: add name: (it must be unique {scope})"),
+            );
             continue;
         }
         if let Some(problem) = field_name_problem(kind, name) {
-            check.error(path.clone(), format!("{name:?} is not a valid {noun} name: {problem}"));
+            check.error(
+                path.clone(),
+                format!("{name:?} is not a valid {noun} name: {problem}"),
+            );
         }
         match seen.get(name) {
             Some(first) => check.error(
@@ -289,7 +297,9 @@ mod tests {
     fn subdomains() {
         assert_eq!(subdomain_problem("hello-world"), None);
         assert_eq!(subdomain_problem("a.b-c.d"), None);
-        assert!(subdomain_problem("Hello_World").is_some_and(|p| p.ends_with("(e.g. \"hello-world\")")));
+        assert!(
+            subdomain_problem("Hello_World").is_some_and(|p| p.ends_with("(e.g. \"hello-world\")"))
+        );
         assert!(subdomain_problem("-a").is_some());
         assert!(subdomain_problem("a..b").is_some());
         assert!(subdomain_problem("").is_some());
@@ -300,7 +310,8 @@ mod tests {
     fn generate_names_may_end_with_a_dash() {
         assert_eq!(generate_name_problem("hello-world-"), None);
         assert!(
-            generate_name_problem("Hello_World-").is_some_and(|p| p.ends_with("(e.g. \"hello-world-\")"))
+            generate_name_problem("Hello_World-")
+                .is_some_and(|p| p.ends_with("(e.g. \"hello-world-\")"))
         );
         assert!(generate_name_problem("Hello-").is_some());
         assert!(generate_name_problem("-a").is_some());
@@ -309,12 +320,18 @@ mod tests {
 
     #[test]
     fn field_names() {
-        assert_eq!(field_name_problem(FieldKind::Template, "Print-Message2"), None);
+        assert_eq!(
+            field_name_problem(FieldKind::Template, "Print-Message2"),
+            None
+        );
         assert!(field_name_problem(FieldKind::Template, "print_message").is_some());
         assert!(field_name_problem(FieldKind::Template, "-a").is_some());
         assert!(field_name_problem(FieldKind::Template, "{{x}}").is_some());
         assert_eq!(field_name_problem(FieldKind::Step, "step-{{item}}"), None);
-        assert_eq!(field_name_problem(FieldKind::Task, "{{inputs.parameters.n}}"), None);
+        assert_eq!(
+            field_name_problem(FieldKind::Task, "{{inputs.parameters.n}}"),
+            None
+        );
         assert!(field_name_problem(FieldKind::Task, "a.b").is_some());
         assert_eq!(field_name_problem(FieldKind::Parameter, "my_param-1"), None);
         assert!(field_name_problem(FieldKind::Parameter, "my param").is_some());

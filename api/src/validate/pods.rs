@@ -25,11 +25,25 @@ pub(super) enum Role {
 }
 
 /// Names of the volumes a template's containers may mount: the template's
-/// `volumes`, the spec's `volumes` and its `volumeClaimTemplates`.
-pub(super) fn declared_volumes<'a>(spec: &'a WorkflowSpec, t: &'a Template) -> Vec<&'a str> {
+/// `volumes`, those of `spec.templateDefaults`, the spec's `volumes` and its
+/// `volumeClaimTemplates`. `None` when a `podSpecPatch` may add volumes, so
+/// mounts cannot be checked.
+pub(super) fn declared_volumes<'a>(
+    spec: &'a WorkflowSpec,
+    t: &'a Template,
+) -> Option<Vec<&'a str>> {
+    let patches = [&t.pod_spec_patch, &spec.pod_spec_patch];
+    if patches
+        .into_iter()
+        .any(|p| p.as_deref().is_some_and(|p| p.contains("volumes")))
+    {
+        return None;
+    }
+    let defaults = spec.template_defaults.iter().flat_map(|d| &d.volumes);
     let volumes = t
         .volumes
         .iter()
+        .chain(defaults)
         .chain(&spec.volumes)
         .filter_map(|v| v.str_field("name"));
     let claims = spec.volume_claim_templates.iter().filter_map(|c| {
@@ -37,7 +51,7 @@ pub(super) fn declared_volumes<'a>(spec: &'a WorkflowSpec, t: &'a Template) -> V
             .and_then(|m| m.get("name"))
             .and_then(Value::as_str)
     });
-    volumes.chain(claims).collect()
+    Some(volumes.chain(claims).collect())
 }
 
 /// Checks one container at `path`.
@@ -47,19 +61,29 @@ pub(super) fn container(
     container: &Value,
     path: &FieldPath,
     role: Role,
-    declared: &[&str],
+    declared: Option<&[&str]>,
 ) {
     if matches!(role, Role::Main | Role::Script | Role::Member) {
         image_and_command(check, scope, container, path, role);
     }
-    if role == Role::Init && container.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if role == Role::Init
+        && container
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
         check.error(
             path.key("name"),
             "init container has no name: add name: (every container of a pod needs one)",
         );
     }
     let mounts = container.get("volumeMounts").and_then(Value::as_array);
-    volume_mounts(check, mounts.into_iter().flatten(), &path.key("volumeMounts"), declared);
+    volume_mounts(
+        check,
+        mounts.into_iter().flatten(),
+        &path.key("volumeMounts"),
+        declared,
+    );
 }
 
 /// The default from `spec.templateDefaults` for a container field of this role.
@@ -118,8 +142,11 @@ fn volume_mounts<'v>(
     check: &mut Checker<'_>,
     mounts: impl IntoIterator<Item = &'v Value>,
     path: &FieldPath,
-    declared: &[&str],
+    declared: Option<&[&str]>,
 ) {
+    let Some(declared) = declared else {
+        return;
+    };
     for (i, mount) in mounts.into_iter().enumerate() {
         let Some(name) = mount.get("name").and_then(Value::as_str) else {
             continue;
@@ -152,7 +179,7 @@ pub(super) fn container_set(
     scope: &Scope<'_>,
     set: &ContainerSetTemplate,
     path: &FieldPath,
-    declared: &[&str],
+    declared: Option<&[&str]>,
 ) {
     let containers_path = path.key("containers");
     if set.containers.is_empty() {
@@ -161,7 +188,11 @@ pub(super) fn container_set(
             "containerSet has no containers: add at least one",
         );
     }
-    let names: Vec<&str> = set.containers.iter().map(|c| c.name().unwrap_or("")).collect();
+    let names: Vec<&str> = set
+        .containers
+        .iter()
+        .map(|c| c.name().unwrap_or(""))
+        .collect();
     unique_names(
         check,
         FieldKind::Container,
@@ -174,7 +205,14 @@ pub(super) fn container_set(
     let mut edges = vec![Vec::new(); set.containers.len()];
     for (i, member) in set.containers.iter().enumerate() {
         let member_path = containers_path.index(i);
-        container(check, scope, member.container.value(), &member_path, Role::Member, declared);
+        container(
+            check,
+            scope,
+            member.container.value(),
+            &member_path,
+            Role::Member,
+            declared,
+        );
         for (j, dependency) in member.dependencies.iter().enumerate() {
             match names.iter().position(|n| n == dependency) {
                 Some(target) => edges[i].push(target),
@@ -191,7 +229,9 @@ pub(super) fn container_set(
         }
     }
     for cycle in dag::cycles(&edges) {
-        let Some(&first) = cycle.first() else { continue };
+        let Some(&first) = cycle.first() else {
+            continue;
+        };
         let printed: Vec<&str> = cycle
             .iter()
             .chain(std::iter::once(&first))

@@ -120,7 +120,12 @@ impl<'a> Checker<'a> {
                 format!("create the {kind} before this runs, or fix the name"),
             ),
         };
-        let message = not_found(problem, name, self.library.names(cluster, self.namespace), fix);
+        let message = not_found(
+            problem,
+            name,
+            self.library.names(cluster, self.namespace),
+            fix,
+        );
         let severity = self.missing_object_severity();
         self.push(severity, path, message);
     }
@@ -201,9 +206,7 @@ impl<'a> Checker<'a> {
         if is_templated(&reference.name) {
             return None;
         }
-        let found = self
-            .library
-            .find(cluster, &reference.name, self.namespace);
+        let found = self.library.find(cluster, &reference.name, self.namespace);
         if found.is_none() {
             self.missing_object(path.key("name"), cluster, &reference.name);
         }

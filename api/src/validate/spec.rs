@@ -5,7 +5,7 @@ use super::artifacts::{self, ARTIFACT_GC_STRATEGIES};
 use super::calls::{self, Scope, template_name};
 use super::durations::seconds_or_duration;
 use super::names::{FieldKind, unique_names};
-use super::{Checker, is_templated, one_of, templates};
+use super::{Checker, Mode, is_templated, one_of, templates};
 use crate::path::FieldPath;
 use crate::types::WorkflowSpec;
 
@@ -101,7 +101,26 @@ pub(super) fn workflow_spec<'a>(check: &mut Checker<'a>, spec: &'a WorkflowSpec,
         calls::hooks(check, scope, &spec.hooks, &path.key("hooks"));
     }
     if let Some(arguments) = &spec.arguments {
-        artifacts::arguments(check, arguments, &path.key("arguments"));
+        // As upstream: a CronWorkflow's arguments need values always, a
+        // Workflow's once submitted, a WorkflowTemplate's never (the
+        // workflows using it supply them). Under workflowTemplateRef the
+        // template's own values fill in, and an unknown template may too.
+        let required = match check.kind {
+            "CronWorkflow" => true,
+            "Workflow" => check.ctx.mode == Mode::Submit,
+            _ => false,
+        };
+        let filled = |name: &str| match (reference, &outer) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(_), Some(scope)) => scope.spec.arguments.iter().any(|a| {
+                a.parameters
+                    .iter()
+                    .any(|p| p.name == name && (p.value.is_some() || p.value_from.is_some()))
+            }),
+        };
+        let needs_value = |name: &str| required && !filled(name);
+        artifacts::arguments(check, arguments, &path.key("arguments"), &needs_value);
     }
 
     gc_and_deadlines(check, spec, path);
@@ -142,7 +161,13 @@ fn gc_and_deadlines(check: &mut Checker<'_>, spec: &WorkflowSpec, path: &FieldPa
     if let Some(pod_gc) = &spec.pod_gc {
         let gc_path = path.key("podGC");
         if let Some(strategy) = pod_gc.strategy.as_deref() {
-            one_of(check, gc_path.key("strategy"), "podGC strategy", strategy, &POD_GC_STRATEGIES);
+            one_of(
+                check,
+                gc_path.key("strategy"),
+                "podGC strategy",
+                strategy,
+                &POD_GC_STRATEGIES,
+            );
         }
         if let Some(delay) = pod_gc.delete_delay_duration.as_deref()
             && let Err(message) = seconds_or_duration(delay)
@@ -150,7 +175,11 @@ fn gc_and_deadlines(check: &mut Checker<'_>, spec: &WorkflowSpec, path: &FieldPa
             check.error(gc_path.key("deleteDelayDuration"), message);
         }
     }
-    if let Some(strategy) = spec.artifact_gc.as_ref().and_then(|g| g.strategy.as_deref()) {
+    if let Some(strategy) = spec
+        .artifact_gc
+        .as_ref()
+        .and_then(|g| g.strategy.as_deref())
+    {
         one_of(
             check,
             path.key("artifactGC").key("strategy"),
@@ -159,7 +188,11 @@ fn gc_and_deadlines(check: &mut Checker<'_>, spec: &WorkflowSpec, path: &FieldPa
             &ARTIFACT_GC_STRATEGIES,
         );
     }
-    if let Some(strategy) = spec.volume_claim_gc.as_ref().and_then(|g| g.strategy.as_deref()) {
+    if let Some(strategy) = spec
+        .volume_claim_gc
+        .as_ref()
+        .and_then(|g| g.strategy.as_deref())
+    {
         one_of(
             check,
             path.key("volumeClaimGC").key("strategy"),
@@ -192,6 +225,12 @@ fn gc_and_deadlines(check: &mut Checker<'_>, spec: &WorkflowSpec, path: &FieldPa
     if let Some(shutdown) = spec.shutdown.as_deref()
         && !is_templated(shutdown)
     {
-        one_of(check, path.key("shutdown"), "shutdown strategy", shutdown, &["Terminate", "Stop"]);
+        one_of(
+            check,
+            path.key("shutdown"),
+            "shutdown strategy",
+            shutdown,
+            &["Terminate", "Stop"],
+        );
     }
 }

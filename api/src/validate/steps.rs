@@ -27,7 +27,9 @@ pub(super) fn steps<'a>(
     unique_names(
         check,
         FieldKind::Step,
-        located.iter().map(|(step, p)| (step.name.as_str(), p.clone())),
+        located
+            .iter()
+            .map(|(step, p)| (step.name.as_str(), p.clone())),
         "within a template",
     );
     for (step, step_path) in &located {

@@ -96,7 +96,10 @@ pub(super) fn template<'a>(
         [_] => {}
         many => check.error(
             path.clone(),
-            format!("{label} has more than one type ({}): keep exactly one", list(many, "and")),
+            format!(
+                "{label} has more than one type ({}): keep exactly one",
+                list(many, "and")
+            ),
         ),
     }
     let kind = match kinds.as_slice() {
@@ -106,9 +109,17 @@ pub(super) fn template<'a>(
     let leaf = kinds.iter().any(|k| LEAF_KINDS.contains(k));
     let orchestrates = t.dag.is_some() || !t.steps.is_empty();
 
-    let declared = pods::declared_volumes(scope.spec, t);
+    let volumes = pods::declared_volumes(scope.spec, t);
+    let declared = volumes.as_deref();
     if let Some(container) = &t.container {
-        pods::container(check, scope, container.value(), &path.key("container"), Role::Main, &declared);
+        pods::container(
+            check,
+            scope,
+            container.value(),
+            &path.key("container"),
+            Role::Main,
+            declared,
+        );
     }
     if let Some(script) = &t.script {
         let script_path = path.key("script");
@@ -118,18 +129,39 @@ pub(super) fn template<'a>(
                 "script has no source: write the code to run in source (the command runs it as a file)",
             );
         }
-        pods::container(check, scope, script.container.value(), &script_path, Role::Script, &declared);
+        pods::container(
+            check,
+            scope,
+            script.container.value(),
+            &script_path,
+            Role::Script,
+            declared,
+        );
     }
     if let Some(set) = &t.container_set {
-        pods::container_set(check, scope, set, &path.key("containerSet"), &declared);
+        pods::container_set(check, scope, set, &path.key("containerSet"), declared);
     }
     for (i, sidecar) in t.sidecars.iter().enumerate() {
         let sidecar_path = path.key("sidecars").index(i);
-        pods::container(check, scope, sidecar.container.value(), &sidecar_path, Role::Sidecar, &declared);
+        pods::container(
+            check,
+            scope,
+            sidecar.container.value(),
+            &sidecar_path,
+            Role::Sidecar,
+            declared,
+        );
     }
     for (i, init) in t.init_containers.iter().enumerate() {
         let init_path = path.key("initContainers").index(i);
-        pods::container(check, scope, init.container.value(), &init_path, Role::Init, &declared);
+        pods::container(
+            check,
+            scope,
+            init.container.value(),
+            &init_path,
+            Role::Init,
+            declared,
+        );
     }
     if let Some(resource) = &t.resource {
         self::resource(check, t, resource, &path.key("resource"));
@@ -206,7 +238,10 @@ pub(super) fn template<'a>(
         check.unsupported(path.key("memoize"), "memoize");
     }
     if t.synchronization.is_some() {
-        check.unsupported(path.key("synchronization"), "synchronization (mutexes and semaphores)");
+        check.unsupported(
+            path.key("synchronization"),
+            "synchronization (mutexes and semaphores)",
+        );
     }
     if t.metrics.is_some() {
         check.unsupported(path.key("metrics"), "template-level metrics");
@@ -218,27 +253,44 @@ fn resource(check: &mut Checker<'_>, t: &Template, resource: &ResourceTemplate, 
     if action.is_empty() {
         check.error(
             path.key("action"),
-            format!("resource template has no action: set one of {}", list(&ACTIONS, "or")),
+            format!(
+                "resource template has no action: set one of {}",
+                list(&ACTIONS, "or")
+            ),
         );
     } else {
-        one_of(check, path.key("action"), "resource action", action, &ACTIONS);
+        one_of(
+            check,
+            path.key("action"),
+            "resource action",
+            action,
+            &ACTIONS,
+        );
     }
-    let manifest = resource.manifest.as_deref().filter(|m| !m.trim().is_empty());
+    let manifest = resource
+        .manifest
+        .as_deref()
+        .filter(|m| !m.trim().is_empty());
     match (manifest, &resource.manifest_from) {
         (Some(_), Some(_)) => check.error(
             path.key("manifestFrom"),
             "resource template sets both manifest and manifestFrom: keep one",
         ),
-        (None, None) if !matches!(action, "get" | "delete") && !is_templated(action) => check.error(
-            path.clone(),
-            format!(
-                "resource template with action {action:?} has no manifest: set manifest to the \
+        (None, None) if !matches!(action, "get" | "delete") && !is_templated(action) => check
+            .error(
+                path.clone(),
+                format!(
+                    "resource template with action {action:?} has no manifest: set manifest to the \
                  object to {action}, or manifestFrom to an input artifact holding it"
+                ),
             ),
-        ),
         _ => {}
     }
-    if let Some(artifact) = resource.manifest_from.as_ref().and_then(|m| m.artifact.as_ref()) {
+    if let Some(artifact) = resource
+        .manifest_from
+        .as_ref()
+        .and_then(|m| m.artifact.as_ref())
+    {
         let inputs: Vec<&str> = t
             .inputs
             .iter()
@@ -255,7 +307,10 @@ fn resource(check: &mut Checker<'_>, t: &Template, resource: &ResourceTemplate, 
                 inputs.iter().copied(),
                 "declare it in inputs.artifacts",
             );
-            check.error(path.key("manifestFrom").key("artifact").key("name"), message);
+            check.error(
+                path.key("manifestFrom").key("artifact").key("name"),
+                message,
+            );
         }
     }
     if let Some(manifest) = manifest
@@ -268,7 +323,13 @@ fn resource(check: &mut Checker<'_>, t: &Template, resource: &ResourceTemplate, 
         );
     }
     if let Some(strategy) = resource.merge_strategy.as_deref() {
-        one_of(check, path.key("mergeStrategy"), "merge strategy", strategy, &MERGE_STRATEGIES);
+        one_of(
+            check,
+            path.key("mergeStrategy"),
+            "merge strategy",
+            strategy,
+            &MERGE_STRATEGIES,
+        );
     }
 }
 
@@ -289,7 +350,13 @@ pub(super) fn retry_strategy(check: &mut Checker<'_>, retry: &RetryStrategy, pat
         check.error(path.key("limit"), message);
     }
     if let Some(policy) = retry.retry_policy.as_deref() {
-        one_of(check, path.key("retryPolicy"), "retry policy", policy, &RETRY_POLICIES);
+        one_of(
+            check,
+            path.key("retryPolicy"),
+            "retry policy",
+            policy,
+            &RETRY_POLICIES,
+        );
     }
     if let Some(backoff) = &retry.backoff {
         let backoff_path = path.key("backoff");

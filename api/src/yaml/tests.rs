@@ -214,6 +214,11 @@ fn flow_and_quoted_indentation_is_lenient_like_libyaml() {
     let err = error("a:\n  b: [\n 1, ]]\n");
     assert_eq!(err.line, 3);
     assert!(err.column <= 7, "{err}");
+    // Positions are counted in characters, not bytes, on moved lines too.
+    let doc = one("x:\n  é: [a,\n  ]\n  ü: \"p\n q\"\n");
+    assert_eq!(doc.value, json!({"x": {"é": ["a"], "ü": "p q"}}));
+    assert_eq!(at(&doc, "x.é[0]"), (2, 7));
+    assert_eq!(at(&doc, "x.ü"), (4, 3));
     // Block indentation stays strict.
     assert!(parse_documents("a:\n  b: 1\n c: 2\n").is_err());
 }
@@ -334,6 +339,16 @@ fn billion_laughs_is_refused_quickly() {
         "{err}"
     );
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // Nested anchors over a large node are copied once each: also counted.
+    let depth = 200;
+    let items = vec!["x"; 2000].join(", ");
+    let nested: String = (0..depth).map(|i| format!("&a{i} [")).collect();
+    let text = format!("{nested}{items}{}", "]".repeat(depth));
+    let err = error(&text);
+    assert!(
+        err.message.starts_with("aliases expand to more than"),
+        "{err}"
+    );
 }
 
 #[test]

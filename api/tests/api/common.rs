@@ -47,10 +47,15 @@ pub struct LocatedObject {
 pub fn corpus_objects(dir: &Path) -> Vec<LocatedObject> {
     let mut out = Vec::new();
     for file in manifest_files(dir) {
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let documents = sluice_api::yaml::parse_documents(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let name = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
+        let name = file
+            .strip_prefix(dir)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         for document in documents {
             let object = sluice_api::types::Object::from_value(&document.value)
                 .unwrap_or_else(|e| panic!("{name}:{}: {e}", document.line));

@@ -61,12 +61,17 @@ fn committed_crds_read_back_as_the_generated_ones() {
     }
     for (info, crd) in CRD_KINDS.iter().zip(all_crds()) {
         let path = crds_dir().join(info.file_name());
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let committed: serde_json::Value =
             serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let generated = serde_json::to_value(&crd).expect("a CRD serializes");
         assert_eq!(committed, generated, "{}", path.display());
         let bytes = serde_json::to_vec(&committed).expect("serializes").len();
-        assert!(bytes < MAX_CRD_BYTES, "{}: {bytes} bytes as JSON", path.display());
+        assert!(
+            bytes < MAX_CRD_BYTES,
+            "{}: {bytes} bytes as JSON",
+            path.display()
+        );
     }
 }

@@ -40,7 +40,10 @@ impl Expected {
         } else {
             String::new()
         };
-        format!("# expect: {} {doc}{}: {}", self.severity, self.path, self.message)
+        format!(
+            "# expect: {} {doc}{}: {}",
+            self.severity, self.path, self.message
+        )
     }
 }
 
@@ -162,11 +165,7 @@ fn invalid_manifests_produce_exactly_the_expected_diagnostics() {
     assert!(files.len() >= 45, "only {} invalid manifests", files.len());
     let failures: Vec<String> = files
         .iter()
-        .filter_map(|file| {
-            run(file)
-                .err()
-                .map(|e| format!("{}:\n{e}", file.display()))
-        })
+        .filter_map(|file| run(file).err().map(|e| format!("{}:\n{e}", file.display())))
         .collect();
     assert!(
         failures.is_empty(),

@@ -3,9 +3,10 @@
 
 mod common;
 mod crds;
+mod invalid;
 mod merge_corpus;
+mod mutate;
 mod schema_corpus;
+mod tags_corpus;
 mod validate_corpus;
 mod yaml_corpus;
-mod invalid;
-mod mutate;

@@ -75,7 +75,10 @@ fn main_container(template: &Value) -> Value {
     map.insert("name".into(), json!("main"));
     map.insert(
         "env".into(),
-        json!([{"name": "ARGO_CONTAINER_NAME", "value": "main"}]),
+        json!([
+            {"name": "ARGO_CONTAINER_NAME", "value": "main"},
+            {"name": "ARGO_NODE_ID", "value": "node-1"}
+        ]),
     );
     map.insert("volumeMounts".into(), mounts());
     main
@@ -224,9 +227,12 @@ tolerations:
     let result = patched(pod_spec(main_container(tmpl)), &[patch.to_owned()]);
     let mut expected = pod_spec_with_main(
         tmpl,
+        // Merged by name, in Kubernetes' order: the entries the patch names
+        // in its order, the others after the last named one before them.
         json!({"env": [
             {"name": "ARGO_CONTAINER_NAME", "value": "patched"},
-            {"name": "EXTRA", "value": "1"}
+            {"name": "EXTRA", "value": "1"},
+            {"name": "ARGO_NODE_ID", "value": "node-1"}
         ]}),
     );
     let main = expected["containers"][1].clone();

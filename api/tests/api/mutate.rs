@@ -40,8 +40,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<u64>(), any::<u64>()).prop_map(|(at, pick)| Mutation::DeleteKey { at, pick }),
         (any::<u64>(), any::<u64>()).prop_map(|(at, pick)| Mutation::ChangeType { at, pick }),
         (any::<u64>(), any::<u64>()).prop_map(|(at, pick)| Mutation::RenameKey { at, pick }),
-        (any::<u64>(), any::<u64>())
-            .prop_map(|(at, pick)| Mutation::DuplicateElement { at, pick }),
+        (any::<u64>(), any::<u64>()).prop_map(|(at, pick)| Mutation::DuplicateElement { at, pick }),
         (any::<u64>(), 1u8..48).prop_map(|(at, depth)| Mutation::Nest { at, depth }),
         (any::<u64>(), any::<u64>()).prop_map(|(at, pick)| Mutation::OddShape { at, pick }),
         (any::<u64>(), any::<u64>()).prop_map(|(at, pick)| Mutation::TrickyText { at, pick }),
@@ -256,7 +255,7 @@ proptest! {
     ) {
         let corpus = corpus();
         prop_assume!(!corpus.is_empty());
-        let mut documents = vec![pick(corpus, first), pick(corpus, second)];
+        let mut documents = [pick(corpus, first), pick(corpus, second)];
         for (i, m) in mutations.iter().enumerate() {
             apply(&mut documents[i % 2], m);
         }
@@ -272,7 +271,6 @@ proptest! {
             allow_missing_refs,
         };
         let diagnostics = validate(&objects, &ctx);
-        eprintln!("STAT {} {}", objects.len(), diagnostics.len());
         for d in &diagnostics {
             prop_assert!(d.object < objects.len());
             prop_assert!(!d.message.is_empty());

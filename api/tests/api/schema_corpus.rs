@@ -13,7 +13,8 @@ fn corpus_documents_have_no_field_findings() {
     let mut checked = 0;
     let mut problems = Vec::new();
     for file in manifest_files(&corpus_dir()) {
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         // Kubernetes' scalar rules (YAML 1.1: `mode: 0755` is an integer).
         let documents =
             parse_documents(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -40,6 +41,9 @@ fn corpus_documents_have_no_field_findings() {
             }
         }
     }
-    assert!(checked > 150, "only {checked} documents of our kinds in the corpus");
+    assert!(
+        checked > 150,
+        "only {checked} documents of our kinds in the corpus"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

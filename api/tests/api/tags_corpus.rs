@@ -43,7 +43,11 @@ fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
 
 fn corpus() -> Vec<(PathBuf, Vec<Value>)> {
     let files = manifest_files(&corpus_dir());
-    assert!(files.len() > 100, "corpus not found at {}", corpus_dir().display());
+    assert!(
+        files.len() > 100,
+        "corpus not found at {}",
+        corpus_dir().display()
+    );
     files
         .into_iter()
         .map(|path| {
@@ -116,7 +120,12 @@ fn known_templates(corpus: &[(PathBuf, Vec<Value>)]) -> Vec<Object> {
     corpus
         .iter()
         .flat_map(|(_, docs)| objects(docs))
-        .filter(|o| matches!(o, Object::WorkflowTemplate(_) | Object::ClusterWorkflowTemplate(_)))
+        .filter(|o| {
+            matches!(
+                o,
+                Object::WorkflowTemplate(_) | Object::ClusterWorkflowTemplate(_)
+            )
+        })
         .collect()
 }
 
@@ -186,10 +195,8 @@ fn broken_corpus_references_are_each_reported() {
         for (path, docs) in &corpus {
             for doc in docs {
                 let kind = doc.get("kind").and_then(Value::as_str);
-                let templated_params = matches!(
-                    kind,
-                    Some("WorkflowTemplate" | "ClusterWorkflowTemplate")
-                );
+                let templated_params =
+                    matches!(kind, Some("WorkflowTemplate" | "ClusterWorkflowTemplate"));
                 if from.starts_with("{{workflow.parameters.") && templated_params {
                     // A template alone may use any workflow parameter.
                     continue;

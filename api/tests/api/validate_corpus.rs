@@ -7,12 +7,16 @@ use sluice_api::Config;
 use sluice_api::types::Object;
 use sluice_api::validate::{Context, Mode, Severity, validate};
 
-use crate::common::{corpus_objects, corpus_dir};
+use crate::common::{corpus_dir, corpus_objects};
 
 #[test]
 fn corpus_has_no_errors_in_lint_mode() {
     let located = corpus_objects(&corpus_dir());
-    assert!(located.len() > 150, "only {} objects in the corpus", located.len());
+    assert!(
+        located.len() > 150,
+        "only {} objects in the corpus",
+        located.len()
+    );
     let objects: Vec<Object> = located.iter().map(|o| o.object.clone()).collect();
     let config = Config::default();
     let ctx = Context {
@@ -40,5 +44,10 @@ fn corpus_has_no_errors_in_lint_mode() {
     for (shape, count) in &warnings {
         println!("  {count:4}  {shape}");
     }
-    assert!(errors.is_empty(), "{} errors:\n{}", errors.len(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} errors:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }

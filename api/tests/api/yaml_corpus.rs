@@ -15,7 +15,11 @@ fn corpus() -> Vec<(String, Vec<Document>)> {
     manifest_files(&dir)
         .into_iter()
         .map(|file| {
-            let name = file.strip_prefix(&dir).unwrap_or(&file).display().to_string();
+            let name = file
+                .strip_prefix(&dir)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
             let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
             let documents = parse_documents(&text).unwrap_or_else(|e| panic!("{name}:{e}"));
             (name, documents)
@@ -58,14 +62,20 @@ fn corpus_positions_point_at_keys_and_items() {
     assert_eq!(at(&hello, "kind"), mark(2, 1));
     assert_eq!(at(&hello, "spec.templates[0]"), mark(13, 5));
     assert_eq!(at(&hello, "spec.templates[0].container.image"), mark(15, 7));
-    assert_eq!(at(&hello, "spec.templates[0].container.args[0]"), mark(17, 14));
+    assert_eq!(
+        at(&hello, "spec.templates[0].container.args[0]"),
+        mark(17, 14)
+    );
     let path = r#"metadata.annotations["workflows.argoproj.io/description"]"#;
     assert_eq!(at(&hello, path), mark(8, 5));
 
     let diamond = document("dag-diamond.yaml");
     // The comment block above is not part of the document's content.
     assert_eq!(diamond.line, 8);
-    assert_eq!(at(&diamond, "spec.templates[0].dag.tasks[3].depends"), mark(33, 9));
+    assert_eq!(
+        at(&diamond, "spec.templates[0].dag.tasks[3].depends"),
+        mark(33, 9)
+    );
     let flow = "spec.templates[0].dag.tasks[1].arguments.parameters[0].value";
     assert_eq!(at(&diamond, flow), mark(26, 40));
 }
@@ -75,10 +85,19 @@ fn lenient_indentation_keeps_original_columns() {
     // Its `args: ["` continues on lines left of the quote and closes at the
     // key's indentation, which libyaml (and so kubectl) accepts.
     let sidecar = document("sidecar.yaml");
-    assert_eq!(at(&sidecar, "spec.templates[0].container.args"), mark(12, 7));
-    assert_eq!(at(&sidecar, "spec.templates[0].container.args[0]"), mark(12, 14));
+    assert_eq!(
+        at(&sidecar, "spec.templates[0].container.args"),
+        mark(12, 7)
+    );
+    assert_eq!(
+        at(&sidecar, "spec.templates[0].container.args[0]"),
+        mark(12, 14)
+    );
     let args = &sidecar.value["spec"]["templates"][0]["container"]["args"][0];
-    assert!(args.as_str().is_some_and(|s| s.contains("apk add curl")), "{args}");
+    assert!(
+        args.as_str().is_some_and(|s| s.contains("apk add curl")),
+        "{args}"
+    );
 }
 
 #[test]
@@ -129,7 +148,9 @@ fn corpus_round_trips_through_the_types_losslessly() {
             match Object::from_value(value) {
                 Ok(Some(object)) => match object.to_value() {
                     Ok(back) if &back == value => {}
-                    Ok(back) => failures.push(format!("{where_}: {}", first_difference(value, &back))),
+                    Ok(back) => {
+                        failures.push(format!("{where_}: {}", first_difference(value, &back)))
+                    }
                     Err(e) => failures.push(format!("{where_}: serialize: {e}")),
                 },
                 Ok(None) => failures.push(format!("{where_}: {kind} not recognised")),
@@ -137,7 +158,12 @@ fn corpus_round_trips_through_the_types_losslessly() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} documents differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} documents differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(count > 200, "only {count} documents of our kinds");
 }
 
