@@ -450,7 +450,11 @@ impl Schedule {
         let zone = self.timezone.unwrap_or(after.timezone());
         let local = after.with_timezone(&zone).naive_local();
         // The next whole minute: schedules fire at second 0.
-        let mut t = local.with_second(0)?.with_nanosecond(0)? + chrono::Duration::minutes(1);
+        let minute = chrono::Duration::minutes(1);
+        let mut t = local
+            .with_second(0)?
+            .with_nanosecond(0)?
+            .checked_add_signed(minute)?;
         let year_limit = t.year() + 5;
         while t.year() <= year_limit {
             if fields.month & (1 << t.month()) == 0 {
@@ -462,11 +466,13 @@ impl Schedule {
                 continue;
             }
             if fields.hour & (1 << t.hour()) == 0 {
-                t = t.with_minute(0)? + chrono::Duration::hours(1);
+                t = t
+                    .with_minute(0)?
+                    .checked_add_signed(chrono::Duration::hours(1))?;
                 continue;
             }
             if fields.minute & (1 << t.minute()) == 0 {
-                t += chrono::Duration::minutes(1);
+                t = t.checked_add_signed(minute)?;
                 continue;
             }
             let candidates = match zone.from_local_datetime(&t) {
@@ -477,7 +483,7 @@ impl Schedule {
             if let Some(found) = candidates.into_iter().find(|c| c > after) {
                 return Some(found.with_timezone(&after.timezone()));
             }
-            t += chrono::Duration::minutes(1);
+            t = t.checked_add_signed(minute)?;
         }
         None
     }
@@ -676,6 +682,10 @@ mod tests {
             next("0 0 * * *", after_first),
             Some(at(utc, 2024, 2, 2, 0, 0))
         );
+        // Times at the end of the calendar have no next run rather than panic.
+        let last = Tz::UTC.from_utc_datetime(&NaiveDateTime::MAX);
+        assert_eq!(next("* * * * *", last), None);
+        assert_eq!(next("@every 1h", last), None);
         // @every adds the interval to the whole second.
         assert_eq!(
             next("@every 1h30m", after_first),
