@@ -72,7 +72,10 @@ pub fn run(args: &[String]) -> Result<()> {
     });
 
     println!("lint: {docs} documents from {} files", yaml_files.len());
-    println!("  baseline serde_json::from_str   {:>10.0} docs/s", baseline);
+    println!(
+        "  baseline serde_json::from_str   {:>10.0} docs/s",
+        baseline
+    );
     println!(
         "  json -> typed -> validate       {:>10.0} docs/s  ({:.2}x baseline time)",
         json,
@@ -83,7 +86,11 @@ pub fn run(args: &[String]) -> Result<()> {
         yaml,
         baseline / yaml
     );
-    let verdict = if json >= TARGET_DOCS_PER_SEC { "met" } else { "MISSED" };
+    let verdict = if json >= TARGET_DOCS_PER_SEC {
+        "met"
+    } else {
+        "MISSED"
+    };
     println!("  target >= {TARGET_DOCS_PER_SEC:.0} docs/s (json path): {verdict}");
     Ok(())
 }

@@ -26,7 +26,11 @@ pub struct Artifact {
     pub archive: Option<ArchiveStrategy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive_logs: Option<bool>,
-    #[serde(rename = "artifactGC", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactGC",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_gc: Option<ArtifactGC>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifactory: Option<ArtifactoryArtifact>,
@@ -127,7 +131,11 @@ pub struct ArtifactPaths {
     pub archive: Option<ArchiveStrategy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive_logs: Option<bool>,
-    #[serde(rename = "artifactGC", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactGC",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_gc: Option<ArtifactGC>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifactory: Option<ArtifactoryArtifact>,
@@ -241,7 +249,11 @@ pub struct AzureArtifact {
     pub container: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    #[serde(rename = "useSDKCreds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "useSDKCreds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_sdk_creds: Option<bool>,
     /// Fields this version of Sluice does not know, kept as written.
     #[serde(flatten)]
@@ -260,7 +272,11 @@ pub struct AzureArtifactRepository {
     pub container: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    #[serde(rename = "useSDKCreds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "useSDKCreds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_sdk_creds: Option<bool>,
     /// Fields this version of Sluice does not know, kept as written.
     #[serde(flatten)]
@@ -348,7 +364,11 @@ pub struct GitArtifact {
     pub fetch: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_ignore_host_key: Option<bool>,
-    #[serde(rename = "insecureSkipTLS", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "insecureSkipTLS",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub insecure_skip_tls: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret: Option<Raw<core::SecretKeySelector>>,
@@ -487,7 +507,11 @@ pub struct NoneStrategy {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuth2Auth {
-    #[serde(rename = "clientIDSecret", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "clientIDSecret",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_id_secret: Option<Raw<core::SecretKeySelector>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_secret: Option<Raw<core::SecretKeySelector>>,
@@ -495,7 +519,11 @@ pub struct OAuth2Auth {
     pub endpoint_params: Vec<OAuth2EndpointParam>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    #[serde(rename = "tokenURLSecret", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "tokenURLSecret",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub token_url_secret: Option<Raw<core::SecretKeySelector>>,
     /// Fields this version of Sluice does not know, kept as written.
     #[serde(flatten)]
@@ -535,7 +563,11 @@ pub struct OSSArtifact {
     pub secret_key_secret: Option<Raw<core::SecretKeySelector>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_token: Option<String>,
-    #[serde(rename = "useSDKCreds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "useSDKCreds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_sdk_creds: Option<bool>,
     /// Fields this version of Sluice does not know, kept as written.
     #[serde(flatten)]
@@ -562,7 +594,11 @@ pub struct OSSArtifactRepository {
     pub secret_key_secret: Option<Raw<core::SecretKeySelector>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_token: Option<String>,
-    #[serde(rename = "useSDKCreds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "useSDKCreds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_sdk_creds: Option<bool>,
     /// Fields this version of Sluice does not know, kept as written.
     #[serde(flatten)]
@@ -655,7 +691,11 @@ pub struct S3Artifact {
     pub secret_key_secret: Option<Raw<core::SecretKeySelector>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_token_secret: Option<Raw<core::SecretKeySelector>>,
-    #[serde(rename = "useSDKCreds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "useSDKCreds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_sdk_creds: Option<bool>,
     /// Fields this version of Sluice does not know, kept as written.
     #[serde(flatten)]
@@ -694,7 +734,11 @@ pub struct S3ArtifactRepository {
     pub secret_key_secret: Option<Raw<core::SecretKeySelector>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_token_secret: Option<Raw<core::SecretKeySelector>>,
-    #[serde(rename = "useSDKCreds", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "useSDKCreds",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub use_sdk_creds: Option<bool>,
     /// Fields this version of Sluice does not know, kept as written.
     #[serde(flatten)]

@@ -249,8 +249,7 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finalizers: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub owner_references:
-        Vec<Raw<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+    pub owner_references: Vec<Raw<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_fields:
         Vec<Raw<k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry>>,

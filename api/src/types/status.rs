@@ -110,7 +110,11 @@ pub struct NodeFlag {
 pub struct NodeStatus {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
-    #[serde(rename = "boundaryID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "boundaryID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub boundary_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<String>,
@@ -148,7 +152,11 @@ pub struct NodeStatus {
     pub progress: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resources_duration: BTreeMap<String, i64>,
-    #[serde(rename = "restartingPodUID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "restartingPodUID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub restarting_pod_uid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
@@ -223,7 +231,11 @@ pub struct SynchronizationStatus {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowStatus {
-    #[serde(rename = "artifactGCStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactGCStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_gc_status: Option<ArtGCStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_repository_ref: Option<ArtifactRepositoryRefStatus>,

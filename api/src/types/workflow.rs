@@ -339,7 +339,11 @@ pub struct WorkflowSpec {
     pub archive_logs: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arguments: Option<Arguments>,
-    #[serde(rename = "artifactGC", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactGC",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_gc: Option<WorkflowLevelArtifactGC>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_repository_ref: Option<ArtifactRepositoryRef>,
@@ -409,7 +413,11 @@ pub struct WorkflowSpec {
     pub tolerations: Vec<Raw<core::Toleration>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_strategy: Option<TTLStrategy>,
-    #[serde(rename = "volumeClaimGC", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "volumeClaimGC",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_claim_gc: Option<VolumeClaimGC>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_claim_templates: Vec<Raw<core::PersistentVolumeClaim>>,
