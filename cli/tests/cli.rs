@@ -384,3 +384,39 @@ fn crds_print_as_multi_document_yaml() {
         .collect();
     assert!(names.contains(&"workflows.argoproj.io"), "{names:?}");
 }
+
+/// Every file in examples/ is ours and lints with no error (until the engine
+/// lands, this is how the tests run them); each names its expected phase only
+/// with a value the engine knows.
+#[test]
+fn examples_lint_clean() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(files.len() >= 4, "examples/ has {} files", files.len());
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read example");
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains("sluice.dev/expected-phase"))
+        {
+            let phase = line.split(':').nth(1).map(str::trim);
+            assert!(
+                matches!(phase, Some("Succeeded" | "Failed" | "Error")),
+                "{}: {line}",
+                file.display()
+            );
+        }
+    }
+    let out = lint(&[dir.to_str().expect("utf-8 path")]);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(!out.stdout.contains("error:"), "{}", out.stdout);
+}

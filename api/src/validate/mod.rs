@@ -111,10 +111,14 @@ pub fn validate(objects: &[Object], ctx: &Context<'_>) -> Vec<Diagnostic> {
     let library = Library::new(objects, ctx.known_templates);
     let mut out = Vec::new();
     for (index, object) in objects.iter().enumerate() {
+        // Serialized once: the schema check and the tag check both walk it.
+        let value = object.to_value().ok();
         let mut check = Checker::new(index, object, ctx, &library);
-        check.object(object);
+        check.object(object, value.as_ref());
         out.append(&mut check.out);
-        variables::check(index, object, ctx, &mut out);
+        if let Some(value) = &value {
+            variables::check(index, object, value, ctx, &mut out);
+        }
     }
     // Stable: findings at one path keep the order they were found in.
     out.sort_by(|a: &Diagnostic, b| (a.object, &a.path).cmp(&(b.object, &b.path)));
@@ -180,8 +184,10 @@ impl<'a> Checker<'a> {
         );
     }
 
-    fn object(&mut self, object: &'a Object) {
-        self.schema(object);
+    fn object(&mut self, object: &'a Object, value: Option<&serde_json::Value>) {
+        if let Some(value) = value {
+            self.schema(object.kind(), value);
+        }
         names::metadata(self, object);
         let root = FieldPath::root().key("spec");
         match object {
@@ -200,15 +206,12 @@ impl<'a> Checker<'a> {
 
     /// Unknown or misspelled fields and type mismatches, against the full
     /// Argo + Kubernetes schema (an error in lint, a warning elsewhere).
-    fn schema(&mut self, object: &Object) {
-        let Ok(value) = object.to_value() else {
-            return;
-        };
+    fn schema(&mut self, kind: &str, value: &serde_json::Value) {
         let severity = match self.ctx.mode {
             Mode::Lint => Severity::Error,
             Mode::Submit => Severity::Warning,
         };
-        for finding in crate::schema::check_fields(object.kind(), &value) {
+        for finding in crate::schema::check_fields(kind, value) {
             self.push(severity, finding.path, finding.message);
         }
     }

@@ -34,11 +34,23 @@ use scope::{
 };
 
 /// Checks every `{{...}}` of one object.
-pub(crate) fn check(index: usize, object: &Object, ctx: &Context<'_>, out: &mut Vec<Diagnostic>) {
+///
+/// `value` is the object serialized (as [`Object::to_value`] gives it).
+pub(crate) fn check(
+    index: usize,
+    object: &Object,
+    value: &Value,
+    ctx: &Context<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
     let Some(spec) = object.workflow_spec() else {
         return;
     };
-    let Ok(Value::Object(spec_value)) = serde_json::to_value(spec) else {
+    let spec_json = match object {
+        Object::CronWorkflow(_) => value.get("spec").and_then(|s| s.get("workflowSpec")),
+        _ => value.get("spec"),
+    };
+    let Some(Value::Object(spec_value)) = spec_json else {
         return;
     };
     let base = match object {
@@ -59,7 +71,7 @@ pub(crate) fn check(index: usize, object: &Object, ctx: &Context<'_>, out: &mut 
         nodes: Nodes::None,
     };
     let mut trail = Vec::new();
-    for (key, value) in &spec_value {
+    for (key, value) in spec_value {
         trail.push(Seg::Key(key));
         match (key.as_str(), value) {
             ("templates", Value::Array(values)) => {

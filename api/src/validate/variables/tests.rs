@@ -21,7 +21,9 @@ fn run_with(yaml: &str, known: &[Object]) -> Vec<String> {
         allow_missing_refs: false,
     };
     let mut out = Vec::new();
-    check(0, &object(yaml), &ctx, &mut out);
+    let object = object(yaml);
+    let value = object.to_value().expect("serializes");
+    check(0, &object, &value, &ctx, &mut out);
     // As `validate` orders them: by path, stable.
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out.iter().map(ToString::to_string).collect()
