@@ -7,8 +7,7 @@ use crate::path::FieldPath;
 use crate::types::{Arguments, Artifact, Inputs, Outputs, Parameter, ValueFrom};
 
 /// Artifact GC strategies (upstream `ArtifactGCStrategy`).
-pub(super) const ARTIFACT_GC_STRATEGIES: [&str; 3] =
-    ["OnWorkflowCompletion", "OnWorkflowDeletion", "Never"];
+const ARTIFACT_GC_STRATEGIES: [&str; 3] = ["OnWorkflowCompletion", "OnWorkflowDeletion", "Never"];
 
 /// The lowest and highest gzip level of `archive.tar.compressionLevel`.
 const COMPRESSION_LEVELS: std::ops::RangeInclusive<i64> = -1..=9;
@@ -189,11 +188,23 @@ fn artifact(check: &mut Checker<'_>, artifact: &Artifact, path: &FieldPath) {
             );
         }
     }
-    if let Some(strategy) = artifact
-        .artifact_gc
-        .as_ref()
-        .and_then(|g| g.strategy.as_deref())
-    {
+    artifact_gc_strategy(
+        check,
+        path,
+        artifact
+            .artifact_gc
+            .as_ref()
+            .and_then(|g| g.strategy.as_deref()),
+    );
+}
+
+/// `artifactGC.strategy` under `path` (a workflow spec's or one artifact's).
+pub(super) fn artifact_gc_strategy(
+    check: &mut Checker<'_>,
+    path: &FieldPath,
+    strategy: Option<&str>,
+) {
+    if let Some(strategy) = strategy {
         one_of(
             check,
             path.key("artifactGC").key("strategy"),

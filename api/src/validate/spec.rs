@@ -1,7 +1,7 @@
 //! A workflow spec: what a Workflow, a WorkflowTemplate, a
 //! ClusterWorkflowTemplate and a CronWorkflow's `workflowSpec` share.
 
-use super::artifacts::{self, ARTIFACT_GC_STRATEGIES};
+use super::artifacts;
 use super::calls::{self, Scope, template_name};
 use super::durations::seconds_or_duration;
 use super::names::{FieldKind, unique_names};
@@ -175,19 +175,13 @@ fn gc_and_deadlines(check: &mut Checker<'_>, spec: &WorkflowSpec, path: &FieldPa
             check.error(gc_path.key("deleteDelayDuration"), message);
         }
     }
-    if let Some(strategy) = spec
-        .artifact_gc
-        .as_ref()
-        .and_then(|g| g.strategy.as_deref())
-    {
-        one_of(
-            check,
-            path.key("artifactGC").key("strategy"),
-            "artifact GC strategy",
-            strategy,
-            &ARTIFACT_GC_STRATEGIES,
-        );
-    }
+    artifacts::artifact_gc_strategy(
+        check,
+        path,
+        spec.artifact_gc
+            .as_ref()
+            .and_then(|g| g.strategy.as_deref()),
+    );
     if let Some(strategy) = spec
         .volume_claim_gc
         .as_ref()
