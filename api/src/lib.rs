@@ -7,6 +7,7 @@ pub mod crd;
 pub mod cron;
 pub mod depends;
 pub mod duration;
+pub mod expr;
 pub mod merge;
 pub mod path;
 pub mod schema;

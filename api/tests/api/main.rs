@@ -3,6 +3,8 @@
 
 mod common;
 mod crds;
+mod expr_corpus;
+mod expr_lang;
 mod invalid;
 mod merge_corpus;
 mod mutate;

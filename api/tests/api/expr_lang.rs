@@ -1,0 +1,70 @@
+//! expr-lang and govaluate front ends: errors name the token and column,
+//! deep nesting and huge input are refused cleanly.
+
+use sluice_api::expr::{EmptyScope, MAX_DEPTH, MAX_INPUT_LEN, eval_expr, eval_when, parse_expr};
+
+#[test]
+fn errors_name_token_and_column() {
+    let e = parse_expr("1 + * 2").expect_err("bad");
+    assert!(e.to_string().contains("'*'"), "{e}");
+    assert_eq!(e.location.map(|l| l.column), Some(5), "{e}");
+    let e = eval_when("heads == ) tails").expect_err("bad");
+    assert!(e.to_string().contains("column"), "{e}");
+    let e = eval_when("a $ b").expect_err("bad");
+    assert!(
+        e.to_string().contains("'$'") && e.to_string().contains("column 3"),
+        "{e}"
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let deep = format!("{}1{}", "(".repeat(100_000 / 4), ")".repeat(100_000 / 4));
+    let e = parse_expr(&deep).expect_err("too deep");
+    assert!(
+        e.to_string().contains("deeper") || e.to_string().contains("limit"),
+        "{e}"
+    );
+    let nested = format!(
+        "{}1{}",
+        "(".repeat(MAX_DEPTH + 5),
+        ")".repeat(MAX_DEPTH + 5)
+    );
+    assert!(
+        parse_expr(&nested)
+            .expect_err("deep")
+            .to_string()
+            .contains("deeper")
+    );
+    let chain = vec!["1"; MAX_DEPTH * 2].join(" + ");
+    assert!(eval_expr(&chain, &EmptyScope).is_err());
+    let when = format!(
+        "{}true{}",
+        "(".repeat(MAX_DEPTH + 5),
+        ")".repeat(MAX_DEPTH + 5)
+    );
+    assert!(
+        eval_when(&when)
+            .expect_err("deep")
+            .to_string()
+            .contains("deeper")
+    );
+}
+
+#[test]
+fn huge_input_is_refused() {
+    let huge = "1".repeat(MAX_INPUT_LEN + 1);
+    assert!(
+        parse_expr(&huge)
+            .expect_err("huge")
+            .to_string()
+            .contains("limit")
+    );
+    assert!(
+        eval_when(&huge)
+            .expect_err("huge")
+            .to_string()
+            .contains("limit")
+    );
+    assert!(eval_expr("1..100000000", &EmptyScope).is_err());
+}
