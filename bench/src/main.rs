@@ -1,6 +1,7 @@
 //! `sluice-bench NAME`: every Sluice benchmark. Each prints its figures next
 //! to a baseline measured in the same run, so results compare across machines.
 
+mod artifacts;
 mod lint;
 
 use anyhow::{Result, bail};
@@ -8,11 +9,12 @@ use anyhow::{Result, bail};
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let Some(name) = args.next() else {
-        bail!("usage: sluice-bench NAME [ARGS]\nbenchmarks: lint");
+        bail!("usage: sluice-bench NAME [ARGS]\nbenchmarks: lint, artifacts");
     };
     let rest: Vec<String> = args.collect();
     match name.as_str() {
         "lint" => lint::run(&rest),
-        other => bail!("unknown benchmark {other:?}; benchmarks: lint"),
+        "artifacts" => artifacts::run(&rest),
+        other => bail!("unknown benchmark {other:?}; benchmarks: lint, artifacts"),
     }
 }

@@ -266,3 +266,83 @@ async fn unknown_fields_are_kept_and_known_ones_typed() -> Result<()> {
     assert!(message.contains("spec.parallelism"), "{message}");
     Ok(())
 }
+
+/// The `sluice-executor` binary of this build (built on demand when only
+/// this package's tests are run).
+fn executor_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no target directory")?;
+    let path = dir.join("sluice-executor");
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "sluice-executor"])
+            .status()?;
+        anyhow::ensure!(status.success(), "cargo build -p sluice-executor failed");
+    }
+    Ok(path)
+}
+
+/// `wait` reports the node's WorkflowTaskResult through the API as the
+/// result contract says: named after the node id, labelled with the
+/// workflow and report-outputs-completed=true, holding the outputs.
+#[tokio::test]
+async fn executor_reports_the_task_result_through_the_api() -> Result<()> {
+    let server = shared_apiserver();
+    let client = server.client().await?;
+    install_crds(&client).await?;
+    let namespace = create_namespace(&client, "result").await?;
+    let shared = tempfile::tempdir()?;
+    let ctr = shared.path().join("ctr/main");
+    std::fs::create_dir_all(&ctr)?;
+    std::fs::write(ctr.join("stdout"), "42\n")?;
+    std::fs::write(ctr.join("exitcode"), "0")?;
+    let params = shared.path().join("outputs/parameters");
+    std::fs::create_dir_all(&params)?;
+    std::fs::write(params.join("answer"), "forty-two\n")?;
+    let template = json!({
+        "name": "step",
+        "script": { "image": "alpine", "command": ["sh"], "source": "echo 42" },
+        "outputs": { "parameters": [ { "name": "answer", "valueFrom": { "path": "/tmp/answer" } } ] }
+    });
+    let output = tokio::process::Command::new(executor_binary()?)
+        .arg("wait")
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("SLUICE_TEMPLATE", template.to_string())
+        .env("SLUICE_VAR_RUN", shared.path())
+        .env("SLUICE_NODE_ID", "wf-1234")
+        .env("SLUICE_WORKFLOW_NAME", "wf")
+        .env(
+            "SLUICE_WORKFLOW_UID",
+            "9a4f4c9e-0000-4000-8000-000000000001",
+        )
+        .env("SLUICE_NAMESPACE", &namespace)
+        .env("SLUICE_POD_NAME", "wf-step-1234")
+        .env("SLUICE_MAIN_CONTAINERS", "main")
+        .output()
+        .await?;
+    anyhow::ensure!(
+        output.status.success(),
+        "wait failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &namespace,
+        &api_resource("WorkflowTaskResult"),
+    );
+    let result = serde_json::to_value(api.get("wf-1234").await?)?;
+    let labels = &result["metadata"]["labels"];
+    assert_eq!(labels["workflows.argoproj.io/workflow"], "wf");
+    assert_eq!(
+        labels["workflows.argoproj.io/report-outputs-completed"],
+        "true"
+    );
+    assert_eq!(result["metadata"]["ownerReferences"][0]["kind"], "Workflow");
+    assert_eq!(result["outputs"]["result"], "42");
+    assert_eq!(result["outputs"]["exitCode"], "0");
+    assert_eq!(result["outputs"]["parameters"][0]["value"], "forty-two");
+    Ok(())
+}
