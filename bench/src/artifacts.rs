@@ -127,7 +127,11 @@ fn generate(root: &Path, mib: u64) -> Result<()> {
                 while line.len() < buf.len() {
                     let w = WORDS[(rng.next() % WORDS.len() as u64) as usize];
                     line.extend_from_slice(w.as_bytes());
-                    line.push(if rng.next().is_multiple_of(12) { b'\n' } else { b' ' });
+                    line.push(if rng.next().is_multiple_of(12) {
+                        b'\n'
+                    } else {
+                        b' '
+                    });
                 }
                 line.truncate(buf.len());
                 out.write_all(&line)?;
