@@ -52,9 +52,7 @@ impl Sink {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                let tmp = path.with_extension("json.tmp");
-                std::fs::write(&tmp, serde_json::to_vec_pretty(&value)?)?;
-                std::fs::rename(&tmp, path)?;
+                crate::emissary::write_atomic(path, &serde_json::to_vec_pretty(&value)?)?;
                 Ok(())
             }
             Sink::Api { client, namespace } => {

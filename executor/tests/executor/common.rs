@@ -304,3 +304,28 @@ pub fn serve_tls(tls: &TlsFiles, client_ca: bool, handler: fn(Box<dyn Conn>)) ->
     });
     base
 }
+
+/// Runs the ignored test `name` of this test binary in a child process with
+/// `SSL_CERT_FILE` pointing at the test CA (trust roots are read at start, and
+/// setting the variable in-process would need `unsafe`). The child finds the
+/// TLS files through `SLUICE_TEST_TLS_DIR`; it must pass.
+pub fn run_child_test_trusting(name: &str, files: &TlsFiles) {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            name,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SSL_CERT_FILE", &files.ca)
+        .env("SLUICE_TEST_TLS_DIR", &files.dir)
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child {name} failed:\n{stdout}\n{stderr}"
+    );
+}

@@ -642,24 +642,7 @@ fn git_failed_load_keeps_an_existing_destination() {
 fn git_https_verifies_against_ssl_cert_file() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let files = common::tls_files(tmp.path());
-    let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "git::https_trusted_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("SSL_CERT_FILE", &files.ca)
-        .env("SLUICE_TEST_TLS_DIR", &files.dir)
-        .output()
-        .expect("run the child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed:\n{stdout}\n{stderr}"
-    );
+    common::run_child_test_trusting("git::https_trusted_child", &files);
 }
 
 #[test]

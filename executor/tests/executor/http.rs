@@ -614,24 +614,7 @@ fn http_list_heads_and_delete_is_unsupported() {
 fn http_client_cert_over_tls() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let files = common::tls_files(tmp.path());
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "http::client_cert_over_tls_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("SSL_CERT_FILE", &files.ca)
-        .env("SLUICE_TEST_TLS_DIR", &files.dir)
-        .output()
-        .expect("run the child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "child failed:\n{stdout}\n{stderr}"
-    );
+    common::run_child_test_trusting("http::client_cert_over_tls_child", &files);
 }
 
 #[test]
