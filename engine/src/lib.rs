@@ -15,3 +15,5 @@ pub mod pss;
 /// Resolves the artifact repository and the keys artifacts get in it.
 pub mod repository;
 pub mod result;
+/// The workflow engine: observations in, status and actions out.
+pub mod run;
