@@ -20,7 +20,10 @@
 
 mod compress;
 mod core;
+mod exec;
 mod ops;
+#[cfg(test)]
+mod tests;
 mod vars;
 
 use std::collections::BTreeMap;
