@@ -729,9 +729,9 @@ impl Engine {
 
     /// Adds `child` under `parent` in the status and the index.
     pub(crate) fn link(&mut self, parent: &str, child: &str) {
-        if let Some(p) = self.node_mut(parent)
-            && !p.children.iter().any(|c| c == child)
-        {
+        // Callers create each node once, so no duplicate check (which
+        // would cost the parent's size per child).
+        if let Some(p) = self.node_mut(parent) {
             p.children.push(child.to_owned());
         }
         self.idx.parent.insert(child.to_owned(), parent.to_owned());

@@ -1768,10 +1768,13 @@ fn ensure_prepared(e: &mut Engine, gid: &str) {
 
 fn advance_group(e: &mut Engine, gid: &str) {
     ensure_prepared(e, gid);
-    let Some(group) = e.node(gid).cloned() else {
+    // Not cloned: a group may have 100,000 children.
+    let Some(boundary) = e
+        .node(gid)
+        .map(|g| g.boundary_id.clone().unwrap_or_default())
+    else {
         return;
     };
-    let boundary = group.boundary_id.clone().unwrap_or_default();
     let limit = e
         .template_of(&boundary)
         .and_then(|t| t.parallelism)
@@ -1809,7 +1812,10 @@ fn advance_group(e: &mut Engine, gid: &str) {
     if settled_count(e, gid) < total {
         return;
     }
-    // Every child settled: the group's phase.
+    // Every child settled (once per group): the group's phase.
+    let Some(group) = e.node(gid).cloned() else {
+        return;
+    };
     let mut failed: Option<(String, String)> = None;
     let mut any_succeeded = false;
     for c in &group.children {
