@@ -280,6 +280,11 @@ impl Vars {
     /// The artifact a `from` reference (`{{steps.a.outputs.artifacts.x}}`)
     /// names, when known.
     pub(crate) fn artifact(&self, reference: &str) -> Option<Artifact> {
+        // Already substituted (arguments are substituted before inputs
+        // resolve): the reference is the artifact itself.
+        if reference.trim_start().starts_with('{') && !reference.trim_start().starts_with("{{") {
+            return serde_json::from_str(reference).ok();
+        }
         let key = reference
             .trim()
             .strip_prefix("{{")?
