@@ -38,6 +38,8 @@ pub(crate) struct Engine {
     pub(crate) requeue: Option<DateTime<Utc>>,
     /// The workflow as pods see it (built on first use).
     pub(crate) pod_wf: Option<std::rc::Rc<Workflow>>,
+    /// Workflow variables for this step.
+    pub(crate) wf_vars_cache: std::cell::RefCell<Option<std::rc::Rc<super::vars::Vars>>>,
 }
 
 /// What the engine derives from the status (rebuilt by [`Engine::new`]).
@@ -91,6 +93,7 @@ impl Engine {
             queue: VecDeque::new(),
             requeue: None,
             pod_wf: None,
+            wf_vars_cache: Default::default(),
         };
         engine.rebuild();
         engine
@@ -238,6 +241,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Vec<Action> {
         self.now = now;
+        self.wf_vars_cache.borrow_mut().take();
         self.actions.clear();
         self.requeue = None;
         if self.phase() == phase::PENDING || self.status().phase.is_none() {
@@ -330,6 +334,7 @@ impl Engine {
     }
 
     fn intent(&mut self, intent: Intent) {
+        self.wf_vars_cache.borrow_mut().take();
         match intent {
             Intent::Resume { node, parameters } => {
                 if self.spec.suspend == Some(true) && node.is_none() {
@@ -711,6 +716,10 @@ impl Engine {
             }
             node.started_at.get_or_insert_with(|| now.clone());
             node.finished_at.get_or_insert(now);
+        }
+        if self.idx.parent.get(id).is_none() {
+            // The root or the exit handler: workflow.status changes.
+            self.wf_vars_cache.borrow_mut().take();
         }
         if is_pod {
             self.idx.pods_done += 1;

@@ -183,8 +183,18 @@ fn display_after(name: &str, prefix: &str) -> String {
 }
 
 impl Engine {
-    /// Workflow-level variables.
-    pub(crate) fn wf_vars(&self) -> Vars {
+    /// Workflow-level variables, built once per step (and again when the
+    /// workflow's outputs or root change).
+    pub(crate) fn wf_vars(&self) -> Rc<Vars> {
+        if let Some(v) = self.wf_vars_cache.borrow().as_ref() {
+            return v.clone();
+        }
+        let v = Rc::new(self.build_wf_vars());
+        *self.wf_vars_cache.borrow_mut() = Some(v.clone());
+        v
+    }
+
+    fn build_wf_vars(&self) -> Vars {
         let mut v = Vars::new(self.now);
         let meta = &self.wf.metadata;
         v.set("workflow.name", self.wf_name());
@@ -510,7 +520,7 @@ impl Engine {
         if let Some((field, what)) = unsupported_spec(&self.spec) {
             return Err(format!("{field}: not supported yet: {what}"));
         }
-        let vars = self.wf_vars();
+        let vars = (*self.wf_vars()).clone();
         let call = Call {
             name: name.clone(),
             template: Some(entry),
@@ -770,7 +780,7 @@ impl Engine {
 
     /// Variables inside a template: its inputs and the workflow's.
     fn template_vars(&self, inputs: &Inputs) -> Vars {
-        let mut v = self.wf_vars();
+        let mut v = (*self.wf_vars()).clone();
         let mut list = Vec::new();
         for p in &inputs.parameters {
             let text = p.value.as_ref().map(|v| v.as_text()).unwrap_or_default();
@@ -1794,7 +1804,7 @@ fn advance_group(e: &mut Engine, gid: &str) {
         let template = e.template_of(&boundary);
         let vars = match &template {
             Some(t) => e.scope_vars(&boundary, t),
-            None => e.wf_vars(),
+            None => (*e.wf_vars()).clone(),
         };
         loop {
             let created = e.node(gid).map_or(0, |n| n.children.len());
@@ -2592,6 +2602,7 @@ pub(crate) fn promote_globals(e: &mut Engine, id: &str) {
     if params.is_empty() && arts.is_empty() {
         return;
     }
+    e.wf_vars_cache.borrow_mut().take();
     let status = e.status_mut();
     let out = status.outputs.get_or_insert_with(Outputs::default);
     for p in params {
@@ -2646,7 +2657,7 @@ pub(crate) fn start_workflow_exit(e: &mut Engine, name: &str) -> Result<bool, St
         (_, Some(h)) => hook_call("onExit", h),
         _ => return Ok(false),
     };
-    let vars = e.wf_vars();
+    let vars = (*e.wf_vars()).clone();
     let mut resolved = call.clone();
     let mut args = serde_json::to_value(&resolved.arguments).unwrap_or(Json::Null);
     vars.substitute_json(&mut args, false)?;
