@@ -2,19 +2,23 @@
 //! to a baseline measured in the same run, so results compare across machines.
 
 mod artifacts;
+mod engine;
 mod lint;
+mod local;
 
 use anyhow::{Result, bail};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let Some(name) = args.next() else {
-        bail!("usage: sluice-bench NAME [ARGS]\nbenchmarks: lint, artifacts");
+        bail!("usage: sluice-bench NAME [ARGS]\nbenchmarks: lint, artifacts, engine, local");
     };
     let rest: Vec<String> = args.collect();
     match name.as_str() {
         "lint" => lint::run(&rest),
         "artifacts" => artifacts::run(&rest),
-        other => bail!("unknown benchmark {other:?}; benchmarks: lint, artifacts"),
+        "engine" => engine::run(&rest),
+        "local" => local::run(&rest),
+        other => bail!("unknown benchmark {other:?}; benchmarks: lint, artifacts, engine, local"),
     }
 }

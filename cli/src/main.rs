@@ -2,11 +2,14 @@
 //! modules and outcomes to exit codes.
 
 mod lint;
+mod local;
 mod report;
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use sluice_engine::run::Intent;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,12 +22,109 @@ struct Cli {
     command: Command,
 }
 
+/// The workflow a verb acts on.
+#[derive(Debug, Args)]
+struct Target {
+    /// The workflow's name (NAME or NAMESPACE/NAME for local runs).
+    name: String,
+    /// Act on a local run (under $SLUICE_STATE_DIR, default .sluice/).
+    #[arg(long)]
+    local: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check manifests offline, as CI would: exit 0 clean, 1 findings, 2 usage or I/O error.
     Lint(lint::LintArgs),
     /// Print the CustomResourceDefinitions, as multi-document YAML.
     Crds,
+    /// Run a workflow on this machine, without Kubernetes: exit 0 when it succeeds, 1 otherwise.
+    Run(local::RunArgs),
+    /// Show a workflow's status and node tree.
+    Get {
+        #[command(flatten)]
+        target: Target,
+        /// Print the Workflow as JSON.
+        #[arg(short = 'o', long)]
+        output: Option<local::Output>,
+    },
+    /// Print a workflow's logs, each line prefixed with its step.
+    Logs {
+        #[command(flatten)]
+        target: Target,
+        /// The container (default main).
+        #[arg(short = 'c', long)]
+        container: Option<String>,
+    },
+    /// Resume a suspended workflow (or its suspended nodes).
+    Resume {
+        #[command(flatten)]
+        target: Target,
+        /// Only nodes whose name matches this.
+        #[arg(long = "node-field-selector", value_name = "NAME")]
+        node: Option<String>,
+        /// Output parameters of suspend nodes: NAME=VALUE (repeatable).
+        #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
+        parameters: Vec<String>,
+    },
+    /// Suspend a workflow.
+    Suspend {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop a workflow: running steps get SIGTERM, exit handlers run.
+    Stop {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Terminate a workflow: as stop, without exit handlers.
+    Terminate {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Retry a finished workflow from its failed nodes.
+    Retry {
+        #[command(flatten)]
+        target: Target,
+        /// Also restart succeeded nodes matching --node-field-selector.
+        #[arg(long)]
+        restart_successful: bool,
+        #[arg(long = "node-field-selector", value_name = "NAME")]
+        node: Option<String>,
+        /// Workflow parameters to change: NAME=VALUE (repeatable).
+        #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
+        parameters: Vec<String>,
+    },
+}
+
+fn pairs(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+            None => anyhow::bail!("-p {item}: expected NAME=VALUE"),
+        })
+        .collect()
+}
+
+/// A verb on a cluster workflow (not there yet).
+fn needs_cluster(verb: &str) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "sluice: `sluice {verb}` without --local needs a cluster, which this version does not talk to yet; \
+         for a run of `sluice run`, add --local"
+    );
+    Ok(ExitCode::from(2))
+}
+
+fn local_intent(verb: &str, target: &Target, intent: Intent) -> anyhow::Result<ExitCode> {
+    if !target.local {
+        return needs_cluster(verb);
+    }
+    local::intent(&target.name, intent)
 }
 
 fn main() -> ExitCode {
@@ -37,6 +137,66 @@ fn main() -> ExitCode {
             lint::Outcome::Unreadable => ExitCode::from(2),
         }),
         Command::Crds => crds().map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => local::run(args),
+        Command::Get { target, output } => {
+            if target.local {
+                local::get(&target.name, output.is_some())
+            } else {
+                needs_cluster("get")
+            }
+        }
+        Command::Logs { target, container } => {
+            if target.local {
+                local::logs(&target.name, container.as_deref())
+            } else {
+                needs_cluster("logs")
+            }
+        }
+        Command::Resume {
+            target,
+            node,
+            parameters,
+        } => pairs(parameters).and_then(|parameters| {
+            local_intent(
+                "resume",
+                target,
+                Intent::Resume {
+                    node: node.clone(),
+                    parameters,
+                },
+            )
+        }),
+        Command::Suspend { target } => local_intent("suspend", target, Intent::Suspend),
+        Command::Stop { target, message } => local_intent(
+            "stop",
+            target,
+            Intent::Stop {
+                message: message.clone(),
+            },
+        ),
+        Command::Terminate { target, message } => local_intent(
+            "terminate",
+            target,
+            Intent::Terminate {
+                message: message.clone(),
+            },
+        ),
+        Command::Retry {
+            target,
+            restart_successful,
+            node,
+            parameters,
+        } => pairs(parameters).and_then(|parameters| {
+            local_intent(
+                "retry",
+                target,
+                Intent::Retry {
+                    node: node.clone(),
+                    restart_successful: *restart_successful,
+                    parameters,
+                },
+            )
+        }),
     };
     result.unwrap_or_else(|err| {
         eprintln!("sluice: error: {err:#}");

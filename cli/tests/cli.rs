@@ -394,6 +394,7 @@ fn examples_lint_clean() {
     let files: Vec<_> = std::fs::read_dir(&dir)
         .expect("examples/")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
         .collect();
     assert!(files.len() >= 4, "examples/ has {} files", files.len());
     for file in &files {

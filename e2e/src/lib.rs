@@ -9,6 +9,10 @@
 //! sluice_e2e::install_crds(&client).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! [`local`] runs workflows through `sluice run` (tests/local.rs).
+
+pub mod local;
 
 use std::io;
 use std::path::{Path, PathBuf};

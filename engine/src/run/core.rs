@@ -717,7 +717,7 @@ impl Engine {
             node.started_at.get_or_insert_with(|| now.clone());
             node.finished_at.get_or_insert(now);
         }
-        if self.idx.parent.get(id).is_none() {
+        if !self.idx.parent.contains_key(id) {
             // The root or the exit handler: workflow.status changes.
             self.wf_vars_cache.borrow_mut().take();
         }
