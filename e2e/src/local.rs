@@ -28,7 +28,8 @@ pub const EXPECTED_PHASE: &str = "sluice.dev/expected-phase";
 /// The annotation giving extra `sluice run` arguments (split on whitespace),
 /// e.g. `-p colour=blue`.
 pub const RUN_ARGS: &str = "sluice.dev/run-args";
-/// Upstream's annotation for examples its own e2e suite does not run.
+/// Upstream's label (an annotation in a few files) for examples its own
+/// e2e suite does not run.
 pub const NO_TEST: &str = "workflows.argoproj.io/no-test";
 
 /// How often the harness looks at a running `sluice run` again.
@@ -363,32 +364,41 @@ pub fn run_all(
     results.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The Workflow document of a manifest file and its annotations (the first
-/// `kind: Workflow` document; `None` when there is none).
-pub fn workflow_annotations(path: &Path) -> Result<Option<BTreeMap<String, String>>, LocalError> {
+/// The labels and annotations of a manifest's Workflow.
+#[derive(Clone, Debug, Default)]
+pub struct WorkflowMeta {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The metadata of a manifest file's first `kind: Workflow` document
+/// (`None` when it has none).
+pub fn workflow_meta(path: &Path) -> Result<Option<WorkflowMeta>, LocalError> {
     let text = std::fs::read_to_string(path).map_err(io_error(path))?;
     let documents =
         sluice_api::yaml::parse_documents(&text).map_err(|err| LocalError::Manifest {
             path: path.display().to_string(),
             message: format!("{}:{}: {}", err.line, err.column, err.message),
         })?;
-    for document in documents {
-        let value = document.value;
-        if value.get("kind").and_then(Value::as_str) != Some("Workflow") {
-            continue;
-        }
-        let annotations = value
-            .pointer("/metadata/annotations")
+    let strings = |value: &Value, pointer: &str| -> BTreeMap<String, String> {
+        value
+            .pointer(pointer)
             .and_then(Value::as_object)
             .map(|map| {
                 map.iter()
                     .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
                     .collect()
             })
-            .unwrap_or_default();
-        return Ok(Some(annotations));
-    }
-    Ok(None)
+            .unwrap_or_default()
+    };
+    Ok(documents
+        .into_iter()
+        .map(|document| document.value)
+        .find(|value| value.get("kind").and_then(Value::as_str) == Some("Workflow"))
+        .map(|value| WorkflowMeta {
+            labels: strings(&value, "/metadata/labels"),
+            annotations: strings(&value, "/metadata/annotations"),
+        }))
 }
 
 /// Every `.yaml`/`.yml` file under `dir` (recursively, sorted), skipping

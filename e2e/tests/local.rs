@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sluice_e2e::local::{
     Case, CorpusTable, EXPECTED_PHASE, Ending, Expectation, LocalError, NO_TEST, Outcome, RUN_ARGS,
-    Slots, manifest_files, run_all, sluice_binary, workflow_annotations, workspace_root,
+    Slots, manifest_files, run_all, sluice_binary, workflow_meta, workspace_root,
 };
 
 /// Runs at once, across both tests.
@@ -69,9 +69,10 @@ fn examples_reach_their_expected_phase() {
     let mut cases = Vec::new();
     let mut expected = Vec::new();
     for file in files {
-        let annotations = workflow_annotations(&file)
+        let annotations = workflow_meta(&file)
             .expect("an example parses")
-            .unwrap_or_else(|| panic!("{}: no Workflow in an example", file.display()));
+            .unwrap_or_else(|| panic!("{}: no Workflow in an example", file.display()))
+            .annotations;
         let mut args: Vec<String> = vec!["--template-dir".into(), "examples/templates".into()];
         if let Some(extra) = annotations.get(RUN_ARGS) {
             args.extend(extra.split_whitespace().map(str::to_owned));
@@ -165,10 +166,10 @@ fn corpus_runs_as_the_table_expects() {
     // table, and the table names nothing else.
     let mut wanted = BTreeSet::new();
     for file in manifest_files(&corpus, &[]).expect("the corpus is readable") {
-        let Some(annotations) = workflow_annotations(&file).expect("a corpus file parses") else {
+        let Some(meta) = workflow_meta(&file).expect("a corpus file parses") else {
             continue;
         };
-        if annotations.contains_key(NO_TEST) {
+        if meta.labels.contains_key(NO_TEST) || meta.annotations.contains_key(NO_TEST) {
             continue;
         }
         let name = file

@@ -621,7 +621,19 @@ impl Engine {
         let complete = result.as_ref().is_some_and(|r| r.complete);
         let waited_long =
             self.now >= finished + chrono::Duration::seconds(RESULT_GRACE_SECONDS as i64);
-        let (mut node_phase, mut message, exit_code) = pod_outcome(pod);
+        // Sidecars are stopped by `wait`: their exit codes say nothing.
+        let sidecars: Vec<String> = self
+            .idx
+            .templates
+            .get(id)
+            .map(|t| {
+                t.sidecars
+                    .iter()
+                    .filter_map(|s| s.container.str_field("name").map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (mut node_phase, mut message, exit_code) = pod_outcome(pod, &sidecars);
         if !complete && !waited_long && node_phase == phase::SUCCEEDED {
             self.requeue_at(finished + chrono::Duration::seconds(RESULT_GRACE_SECONDS as i64));
             return;
@@ -870,7 +882,11 @@ fn nonempty<'a>(s: &'a str, default: &'a str) -> &'a str {
 }
 
 /// A finished pod's node phase, message and main exit code.
-fn pod_outcome(pod: &PodObservation) -> (&'static str, Option<String>, Option<i32>) {
+fn pod_outcome(
+    pod: &PodObservation,
+    sidecars: &[String],
+) -> (&'static str, Option<String>, Option<i32>) {
+    let is_sidecar = |name: &str| sidecars.iter().any(|s| s == name);
     for c in &pod.init_containers {
         if let ContainerState::Terminated {
             exit_code, message, ..
@@ -888,7 +904,7 @@ fn pod_outcome(pod: &PodObservation) -> (&'static str, Option<String>, Option<i3
     let main = pod
         .containers
         .iter()
-        .filter(|c| c.name != "wait")
+        .filter(|c| c.name != "wait" && !is_sidecar(&c.name))
         .find_map(|c| match &c.state {
             ContainerState::Terminated {
                 exit_code,
@@ -903,7 +919,14 @@ fn pod_outcome(pod: &PodObservation) -> (&'static str, Option<String>, Option<i3
         ContainerState::Terminated { exit_code, .. } if c.name == "main" => Some(*exit_code),
         _ => None,
     });
-    if pod.phase == PodPhase::Succeeded {
+    let mains_ok = pod
+        .containers
+        .iter()
+        .filter(|c| c.name != "wait" && !is_sidecar(&c.name))
+        .all(|c| matches!(c.state, ContainerState::Terminated { exit_code: 0, .. }));
+    if pod.phase == PodPhase::Succeeded
+        || (mains_ok && !pod.containers.is_empty() && pod.reason != "Evicted")
+    {
         return (phase::SUCCEEDED, None, code.or(Some(0)));
     }
     if pod.reason == "Evicted" {
