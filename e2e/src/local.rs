@@ -7,10 +7,10 @@
 //! sets that only for the tests of the crate that owns the binary, a
 //! dev-dependency on the binary-only `sluice-cli` builds nothing, and
 //! artifact dependencies are unstable. So the harness asks the cargo that
-//! built this test to build `sluice` and `sluice-executor` (a no-op when
-//! they are fresh), then takes `sluice` from beside the test executable
-//! (`<target>/<triple>/<profile>/sluice`, the test running from
-//! `.../deps/`). `SLUICE_BIN` overrides both.
+//! built this test to build `sluice` and `sluice-executor` when they are
+//! missing or older than their sources, then takes `sluice` from beside the
+//! test executable (`<target>/<triple>/<profile>/sluice`, the test running
+//! from `.../deps/`). `SLUICE_BIN` overrides both.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -87,6 +87,11 @@ fn find_or_build() -> Result<PathBuf, LocalError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let binary = profile_dir.join("sluice");
+    let binaries = [binary.clone(), profile_dir.join("sluice-executor")];
+    if !stale(&binaries) {
+        return Ok(binary);
+    }
     let mut cargo = Command::new(env!("CARGO"));
     // `sluice run` finds `sluice-executor` beside itself.
     cargo.current_dir(workspace_root()).args([
@@ -117,12 +122,50 @@ fn find_or_build() -> Result<PathBuf, LocalError> {
             status,
         });
     }
-    let binary = profile_dir.join("sluice");
     if binary.is_file() {
         Ok(binary)
     } else {
         Err(LocalError::BinaryMissing(binary))
     }
+}
+
+/// Whether a binary is missing or older than a source it is built from.
+/// `cargo test --workspace` builds both binaries with the workspace's
+/// features, and building them again with `-p` would recompile their
+/// dependencies with other features, so the harness builds only when needed.
+fn stale(binaries: &[PathBuf]) -> bool {
+    let Some(built) = binaries
+        .iter()
+        .map(|b| std::fs::metadata(b).and_then(|m| m.modified()).ok())
+        .collect::<Option<Vec<_>>>()
+        .and_then(|times| times.into_iter().min())
+    else {
+        return true;
+    };
+    let root = workspace_root();
+    let mut dirs: Vec<PathBuf> = ["api", "engine", "executor", "cli"]
+        .iter()
+        .map(|c| root.join(c))
+        .collect();
+    let mut files = vec![root.join("Cargo.lock"), root.join("Cargo.toml")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.iter().any(|f| {
+        std::fs::metadata(f)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > built)
+    })
 }
 
 /// A counting semaphore: how many `sluice run`s may run at once across all

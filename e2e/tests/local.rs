@@ -154,7 +154,6 @@ fn corpus_dir() -> PathBuf {
 }
 
 #[test]
-#[ignore = "e2e/corpus-expected.tsv is not filled from real runs yet (issue 5)"]
 fn corpus_runs_as_the_table_expects() {
     let corpus = corpus_dir();
     let table_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus-expected.tsv");
