@@ -163,58 +163,55 @@ impl Engine {
     /// Rebuilds the index from the status, and queues every unfinished
     /// node that decides something (each once).
     fn rebuild(&mut self) {
-        self.idx = Index::default();
-        let nodes: Vec<(String, NodeStatus)> = self
-            .status()
-            .nodes
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (id, node) in &nodes {
+        // Built beside the status (borrowed, not copied: a status may hold
+        // 100,000 nodes), then swapped in.
+        let mut idx = Index::default();
+        let mut queue = Vec::new();
+        let nodes = &self.status().nodes;
+        for (id, node) in nodes {
             for child in &node.children {
-                self.idx.parent.insert(child.clone(), id.clone());
+                idx.parent.insert(child.clone(), id.clone());
             }
+            let done = phase::is_done(node.phase.as_deref().unwrap_or_default());
             if node.r#type.as_deref() == Some(nt::POD) {
-                self.idx.pods_total += 1;
-                if phase::is_done(node.phase.as_deref().unwrap_or_default()) {
-                    self.idx.pods_done += 1;
+                idx.pods_total += 1;
+                if done {
+                    idx.pods_done += 1;
                 } else {
                     // Pod nodes that are not done have a live pod (or one
                     // being created).
-                    let pod = self.pod_name_of(node);
-                    self.idx.live_pods.insert(id.clone(), pod);
+                    idx.live_pods.insert(id.clone(), self.pod_name_of(node));
                 }
+            } else if !done {
+                queue.push((id.clone(), None));
             }
             if node.name.ends_with(".onExit") || node.name.contains(".hooks.") {
-                self.idx.exit_nodes.insert(id.clone());
+                idx.exit_nodes.insert(id.clone());
             }
         }
         // Descendants of exit nodes are exit nodes too.
-        let mut stack: Vec<String> = self.idx.exit_nodes.iter().cloned().collect();
+        let mut stack: Vec<String> = idx.exit_nodes.iter().cloned().collect();
         while let Some(id) = stack.pop() {
-            if let Some(node) = self.node(&id) {
-                for child in node.children.clone() {
-                    if self.idx.exit_nodes.insert(child.clone()) {
-                        stack.push(child);
-                    }
+            for child in nodes
+                .get(&id)
+                .map(|n| n.children.as_slice())
+                .unwrap_or_default()
+            {
+                if idx.exit_nodes.insert(child.clone()) {
+                    stack.push(child.clone());
                 }
             }
         }
-        for (id, _) in &nodes {
-            if self.is_settled(id)
-                && let Some(parent) = self.idx.parent.get(id).cloned()
+        for id in nodes.keys() {
+            if let Some(parent) = idx.parent.get(id)
+                && self.is_settled(id)
             {
-                self.idx.counted.insert(id.clone());
-                *self.idx.settled_count.entry(parent).or_default() += 1;
+                *idx.settled_count.entry(parent.clone()).or_default() += 1;
+                idx.counted.insert(id.clone());
             }
         }
-        for (id, node) in &nodes {
-            if !phase::is_done(node.phase.as_deref().unwrap_or_default())
-                && node.r#type.as_deref() != Some(nt::POD)
-            {
-                self.queue.push_back((id.clone(), None));
-            }
-        }
+        self.idx = idx;
+        self.queue.extend(queue);
     }
 
     /// A done node whose exit handler and hooks are done.
@@ -643,11 +640,9 @@ impl Engine {
             self.requeue_at(finished + chrono::Duration::seconds(RESULT_GRACE_SECONDS as i64));
             return;
         }
-        let wf_name = self.wf_name().to_owned();
         self.status_mut()
             .task_results_completion_status
             .insert(id.to_owned(), complete);
-        let _ = wf_name;
         let mut outputs = result.as_ref().and_then(|r| r.outputs.clone());
         if let Some(failure) = result.as_ref().and_then(|r| r.failure.clone())
             && node_phase == phase::SUCCEEDED
@@ -671,10 +666,7 @@ impl Engine {
             }
         } else if node_phase != phase::SUCCEEDED
             && let Some(deadline) = self
-                .idx
-                .templates
-                .get(id)
-                .and_then(|_| self.node(id))
+                .node(id)
                 .and_then(|n| n.extra.get("deadline"))
                 .and_then(|d| d.as_str())
                 .and_then(|d| DateTime::parse_from_rfc3339(d).ok())

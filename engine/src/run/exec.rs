@@ -1542,6 +1542,14 @@ fn start_exit_and_hooks(e: &mut Engine, parent: &str, child: &str) {
     if done && let Some(c) = exit_template {
         handlers.push((format!("{}.onExit", child_node.name), c));
     }
+    if handlers.is_empty() && call.hooks.is_empty() {
+        return;
+    }
+    let Some(t) = e.template_of(&boundary) else {
+        return;
+    };
+    // The boundary's scope, built once for every hook and handler.
+    let base = e.scope_vars(&boundary, &t);
     for (name, hook) in &call.hooks {
         if name == "exit" {
             continue;
@@ -1553,11 +1561,7 @@ fn start_exit_and_hooks(e: &mut Engine, parent: &str, child: &str) {
         if e.node_by_name(&hook_name).is_some() {
             continue;
         }
-        let Some(t) = e.template_of(&boundary) else {
-            continue;
-        };
-        let vars = e.scope_vars(&boundary, &t);
-        let holds = vars
+        let holds = base
             .eval(expression)
             .map(|v| matches!(v, Value::Bool(true)))
             .unwrap_or(false);
@@ -1569,10 +1573,7 @@ fn start_exit_and_hooks(e: &mut Engine, parent: &str, child: &str) {
         if e.node_by_name(&name).is_some() {
             continue;
         }
-        let Some(t) = e.template_of(&boundary) else {
-            continue;
-        };
-        let mut vars = e.scope_vars(&boundary, &t);
+        let mut vars = base.clone();
         let short = call.name.clone();
         vars.set_node(&format!("steps.{short}"), &child_node);
         vars.set_node(&format!("tasks.{short}"), &child_node);
@@ -1827,15 +1828,11 @@ fn advance_group(e: &mut Engine, gid: &str) {
         return;
     };
     let mut failed: Option<(String, String)> = None;
-    let mut any_succeeded = false;
     for c in &group.children {
         let Some(child) = e.node(c) else {
             continue;
         };
         let p = child.phase.clone().unwrap_or_default();
-        if p == phase::SUCCEEDED {
-            any_succeeded = true;
-        }
         if (p == phase::FAILED || p == phase::ERROR)
             && failed.is_none()
             && !call_of(e, gid, c).is_some_and(|call| call.tolerates(&p))
@@ -1843,7 +1840,6 @@ fn advance_group(e: &mut Engine, gid: &str) {
             failed = Some((p.clone(), child.display_name.clone().unwrap_or_default()));
         }
     }
-    let _ = any_succeeded;
     let outbound = outbound_of_children(e, &group.children);
     if let Some(g) = e.node_mut(gid) {
         g.outbound_nodes = outbound;
@@ -2167,22 +2163,16 @@ fn advance_dag(e: &mut Engine, id: &str) {
     let fail_fast = dag.fail_fast.unwrap_or(true);
     let exit_handler = e.idx.exit_nodes.contains(id);
     let mut vars: Option<Vars> = None;
-    let mut failed_seen = false;
     let mut running = false;
     for task in &dag.tasks {
         if !needed.contains(&task.name) {
             continue;
         }
         let name = format!("{}.{}", node.name, task.name);
-        if let Some(n) = e.node_by_name(&name) {
-            let tid = n.id.clone().unwrap_or_default();
-            if !e.is_settled(&tid) {
-                running = true;
-            } else if matches!(n.phase.as_deref(), Some(phase::FAILED | phase::ERROR))
-                && !Call::from(task).tolerates(n.phase.as_deref().unwrap_or_default())
-            {
-                failed_seen = true;
-            }
+        if let Some(n) = e.node_by_name(&name)
+            && !e.is_settled(&n.id.clone().unwrap_or_default())
+        {
+            running = true;
         }
     }
     let parallelism = template.parallelism.filter(|p| *p > 0).map(|p| p as usize);
@@ -2198,7 +2188,7 @@ fn advance_dag(e: &mut Engine, id: &str) {
         let expr = match depends_of(task) {
             Ok(x) => x,
             Err(err) => {
-                start_failed_task(e, id, &node, task, &err);
+                end_task_unrun(e, id, &node, task, phase::ERROR, err);
                 continue;
             }
         };
@@ -2228,7 +2218,14 @@ fn advance_dag(e: &mut Engine, id: &str) {
                 x.eval(&|r| task_holds(e, &node.name, &r.task, r.result))
             };
             if !holds {
-                omit_task(e, id, &node, task);
+                end_task_unrun(
+                    e,
+                    id,
+                    &node,
+                    task,
+                    phase::OMITTED,
+                    "omitted: depends condition not met".into(),
+                );
                 continue;
             }
         }
@@ -2250,7 +2247,6 @@ fn advance_dag(e: &mut Engine, id: &str) {
         live += 1;
         running = true;
     }
-    let _ = failed_seen;
     if running {
         // With failFast, a failed target branch ends the DAG at once.
         if fail_fast {
@@ -2400,22 +2396,15 @@ fn branch_phase(
     result
 }
 
-fn start_failed_task(e: &mut Engine, dag_id: &str, dag: &NodeStatus, task: &DAGTask, err: &str) {
-    let name = format!("{}.{}", dag.name, task.name);
-    let start = Start {
-        name: name.clone(),
-        display: task.name.clone(),
-        parent: Some(dag_id.to_owned()),
-        boundary: Some(dag_id.to_owned()),
-        scope: dag.template_scope.clone().unwrap_or_default(),
-        exit_handler: false,
-    };
-    e.new_node(&start, nt::SKIPPED, None, None);
-    let id = e.id_of(&name);
-    e.finish(&id, phase::ERROR, Some(err.to_owned()));
-}
-
-fn omit_task(e: &mut Engine, dag_id: &str, dag: &NodeStatus, task: &DAGTask) {
+/// A task that will not run: a Skipped-type node ending in `end_phase`.
+fn end_task_unrun(
+    e: &mut Engine,
+    dag_id: &str,
+    dag: &NodeStatus,
+    task: &DAGTask,
+    end_phase: &str,
+    message: String,
+) {
     let name = format!("{}.{}", dag.name, task.name);
     let start = Start {
         name: name.clone(),
@@ -2430,11 +2419,7 @@ fn omit_task(e: &mut Engine, dag_id: &str, dag: &NodeStatus, task: &DAGTask) {
     if let Some(n) = e.node_mut(&id) {
         n.template_name = task.template.clone();
     }
-    e.finish(
-        &id,
-        phase::OMITTED,
-        Some("omitted: depends condition not met".into()),
-    );
+    e.finish(&id, end_phase, Some(message));
 }
 
 fn start_task(e: &mut Engine, dag_id: &str, dag: &NodeStatus, task: &DAGTask, vars: &Vars) {

@@ -90,7 +90,6 @@ pub(crate) fn retry(
             reset.insert(id.clone());
         }
     }
-    let name = e.wf_name().to_owned();
     for id in &remove {
         if let Some(n) = nodes.get(id)
             && n.r#type.as_deref() == Some(nt::POD)
@@ -121,7 +120,6 @@ pub(crate) fn retry(
     status.phase = Some(phase::RUNNING.into());
     status.finished_at = None;
     status.message = None;
-    let _ = name;
     e.wf.spec.shutdown = None;
     e.spec.shutdown = None;
     actions

@@ -206,11 +206,7 @@ impl Vars {
         let mut results = Vec::new();
         let mut params: Vec<Json> = Vec::new();
         let mut by_name: BTreeMap<String, Vec<Json>> = BTreeMap::new();
-        let mut phases = Vec::new();
         for child in children {
-            if let Some(phase) = &child.phase {
-                phases.push(phase.clone());
-            }
             let Some(outputs) = &child.outputs else {
                 continue;
             };
@@ -253,7 +249,6 @@ impl Vars {
                 go_json(&Json::Array(values)),
             );
         }
-        let _ = phases;
     }
 
     /// Sets `item` (and `item.KEY` for maps, as upstream does).
@@ -327,10 +322,11 @@ pub(crate) fn item_description(item: &Json) -> String {
     text.replace(['(', ')'], "")
 }
 
-/// Whether an artifact says where it is.
+/// Whether an artifact says where it is, or has a key the repository
+/// completes (the pod builder's rule).
 pub(crate) fn has_location(artifact: &Artifact) -> bool {
     let json = serde_json::to_value(artifact).unwrap_or(Json::Null);
-    LOCATION_FIELDS.iter().any(|f| json.get(f).is_some())
+    crate::pod::artifacts::has_location_or_key(&json)
 }
 
 /// `target` with the location of `source` (its name, path and mode kept).
