@@ -105,6 +105,9 @@ pub const ENV_POD_NAME: &str = "SLUICE_POD_NAME";
 pub const ENV_CONTAINER_NAME: &str = "SLUICE_CONTAINER_NAME";
 /// Comma-separated names of the main containers (`wait` waits for these).
 pub const ENV_MAIN_CONTAINERS: &str = "SLUICE_MAIN_CONTAINERS";
+/// Comma-separated names of the containers of a containerSet that must exit
+/// 0 before this one starts (`emissary` waits for their `exitcode` files).
+pub const ENV_DEPENDENCIES: &str = "SLUICE_DEPENDENCIES";
 /// Comma-separated names of the sidecars (`wait` stops these).
 pub const ENV_SIDECARS: &str = "SLUICE_SIDECARS";
 /// RFC 3339 time after which `wait` terminates the main containers.

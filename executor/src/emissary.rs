@@ -93,6 +93,13 @@ async fn supervise(ctr_dir: &Path, argv: Vec<OsString>) -> i32 {
             return 1;
         }
     };
+    if let Some(code) = wait_for_dependencies(ctr_dir).await {
+        let mut combined = combined_file;
+        let _ = combined
+            .write_all(b"sluice-executor emissary: not started\n")
+            .await;
+        return code;
+    }
     let mut child = match tokio::process::Command::new(program)
         .args(args)
         .stdin(std::process::Stdio::inherit())
@@ -170,6 +177,42 @@ async fn supervise(ctr_dir: &Path, argv: Vec<OsString>) -> i32 {
             1
         }
     }
+}
+
+/// Waits until every container named in [`p::ENV_DEPENDENCIES`] has written
+/// its exit code. Returns `None` when all exited 0 (start the command), or
+/// the code to exit with without starting it: 1 when a dependency failed,
+/// 128+N when signal N arrived in this container's `signal` file meanwhile.
+async fn wait_for_dependencies(ctr_dir: &Path) -> Option<i32> {
+    let list = std::env::var(p::ENV_DEPENDENCIES).unwrap_or_default();
+    let root = ctr_dir.parent()?;
+    for dependency in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let path = root.join(dependency).join("exitcode");
+        loop {
+            if let Ok(text) = tokio::fs::read_to_string(&path).await {
+                match text.trim().parse::<i32>() {
+                    Ok(0) => break,
+                    Ok(code) => {
+                        eprintln!(
+                            "sluice-executor emissary: dependency {dependency:?} exited with code {code}; not starting"
+                        );
+                        return Some(1);
+                    }
+                    Err(_) => {
+                        eprintln!(
+                            "sluice-executor emissary: dependency {dependency:?} wrote a malformed exit code {text:?}; not starting"
+                        );
+                        return Some(1);
+                    }
+                }
+            }
+            if let Some(signal) = read_signal(&ctr_dir.join("signal")).await {
+                return Some(128 + signal);
+            }
+            tokio::time::sleep(SIGNAL_POLL).await;
+        }
+    }
+    None
 }
 
 async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {

@@ -48,10 +48,11 @@ use sluice_api::merge::{
 use sluice_api::types::{API_VERSION, ArtifactLocation, Inputs, IntOrString, Template, Workflow};
 
 use crate::protocol::{
-    ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, ENV_DEADLINE, ENV_MAIN_CONTAINERS, ENV_NAMESPACE,
-    ENV_NODE_ID, ENV_NODE_NAME, ENV_POD_NAME, ENV_SIDECARS, ENV_TEMPLATE, ENV_TEMPLATE_FILE,
-    ENV_WORKFLOW_NAME, ENV_WORKFLOW_UID, INPUT_ARTIFACTS_VOLUME, LABEL_COMPLETED, LABEL_WORKFLOW,
-    MAX_ENV_TEMPLATE, SCRIPT_PATH, TEMPLATE_DIR, TEMPLATE_FILE_NAME, TEMPLATE_VOLUME,
+    ANNOTATION_NODE_ID, ANNOTATION_NODE_NAME, ENV_DEADLINE, ENV_DEPENDENCIES, ENV_MAIN_CONTAINERS,
+    ENV_NAMESPACE, ENV_NODE_ID, ENV_NODE_NAME, ENV_POD_NAME, ENV_SIDECARS, ENV_TEMPLATE,
+    ENV_TEMPLATE_FILE, ENV_WORKFLOW_NAME, ENV_WORKFLOW_UID, INPUT_ARTIFACTS_VOLUME,
+    LABEL_COMPLETED, LABEL_WORKFLOW, MAX_ENV_TEMPLATE, SCRIPT_PATH, TEMPLATE_DIR,
+    TEMPLATE_FILE_NAME, TEMPLATE_VOLUME,
 };
 use crate::repository::{self, substitute_strings};
 
@@ -303,6 +304,14 @@ pub fn build_pod(
         for member in &set.containers {
             let mut container = member.container.value().clone();
             container.as_object_mut().map(|c| c.remove("dependencies"));
+            if !member.dependencies.is_empty() {
+                // The emissary waits for these to exit 0 before it starts.
+                push(
+                    &mut container,
+                    "env",
+                    [env(ENV_DEPENDENCIES, &member.dependencies.join(","))],
+                );
+            }
             push(
                 &mut container,
                 "volumeMounts",

@@ -370,6 +370,67 @@ fn signal_file_is_forwarded() {
 }
 
 #[test]
+fn container_set_members_wait_for_their_dependencies() {
+    let mut pod = Pod::new(local_repo_template(
+        json!({ "containerSet": { "containers": [
+            { "name": "a", "image": "x" },
+            { "name": "b", "image": "x", "dependencies": ["a"] },
+            { "name": "c", "image": "x", "dependencies": ["b"] },
+        ] } }),
+    ));
+    pod.main = vec!["a", "b", "c"];
+    let ctr = pod.path("var-run/ctr");
+    let spawn_after = |name: &'static str, deps: &str, argv: &[&str]| {
+        let mut args = vec!["emissary", "--"];
+        args.extend_from_slice(argv);
+        pod.command(&args, Some(name))
+            .env(p::ENV_DEPENDENCIES, deps)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn emissary")
+    };
+    // b appends after a's marker; it must not start until a has exited 0.
+    let marker = pod.path("work/order");
+    let marker_arg = marker.display().to_string();
+    let b = spawn_after("b", "a", &["sh", "-c", &format!("echo b >> {marker_arg}")]);
+    let c = spawn_after("c", "b", &["sh", "-c", "exit 0"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!marker.exists(), "b started before a finished");
+    let a = finish(
+        pod.emissary("a", &["sh", "-c", &format!("echo a >> {marker_arg}")]),
+        Duration::from_secs(10),
+    );
+    assert!(a.status.success());
+    assert!(finish(b, Duration::from_secs(10)).status.success());
+    assert!(finish(c, Duration::from_secs(10)).status.success());
+    assert_eq!(std::fs::read_to_string(&marker).expect("order"), "a\nb\n");
+
+    // A failed dependency: the dependant never runs and exits 1, naming it.
+    std::fs::write(ctr.join("a/exitcode"), "2").expect("exitcode");
+    std::fs::remove_file(ctr.join("b/exitcode")).expect("rm");
+    let b = finish(
+        spawn_after(
+            "b",
+            "a",
+            &["sh", "-c", &format!("echo again >> {marker_arg}")],
+        ),
+        Duration::from_secs(10),
+    );
+    assert_eq!(b.status.code(), Some(1));
+    assert!(
+        stderr(&b).contains("dependency \"a\" exited with code 2"),
+        "{}",
+        stderr(&b)
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctr.join("b/exitcode")).expect("code"),
+        "1"
+    );
+    assert_eq!(std::fs::read_to_string(&marker).expect("order"), "a\nb\n");
+}
+
+#[test]
 fn wait_stops_sidecars_after_the_main_container() {
     let mut pod = Pod::new(local_repo_template(
         json!({ "container": { "image": "x", "command": ["true"] } }),
