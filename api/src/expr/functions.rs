@@ -175,6 +175,10 @@ fn date_arg(v: &Value) -> Result<DateTime<FixedOffset>, String> {
         Value::String(s) => {
             DateTime::parse_from_rfc3339(s).map_err(|e| format!("cannot read {s:?} as a date: {e}"))
         }
+        // `workflow.creationTimestamp` in an expression: its `.Y`, `.m`...
+        // children make it a map (upstream then formats the current time;
+        // the map's own RFC 3339 form is what the author meant).
+        Value::Map(fields) if fields.contains_key("RFC3339") => date_arg(&fields["RFC3339"]),
         other => Err(format!("cannot use {} as a date", other.kind())),
     }
 }

@@ -68,3 +68,19 @@ fn huge_input_is_refused() {
     );
     assert!(eval_expr("1..100000000", &EmptyScope).is_err());
 }
+
+#[test]
+fn creation_timestamp_with_its_format_children_is_a_date() {
+    use sluice_api::expr::FlatScope;
+    let scope: FlatScope = [
+        ("workflow.creationTimestamp", "2024-03-05T06:07:08Z"),
+        ("workflow.creationTimestamp.Y", "2024"),
+        ("workflow.creationTimestamp.RFC3339", "2024-03-05T06:07:08Z"),
+    ]
+    .into_iter()
+    .collect();
+    let year = eval_expr("sprig.date('2006', workflow.creationTimestamp)", &scope).expect("date");
+    assert_eq!(year, sluice_api::expr::Value::String("2024".into()));
+    let e = eval_expr("sprig.date('2006', {'a': 1})", &scope).expect_err("not a date");
+    assert!(e.to_string().contains("as a date"), "{e}");
+}

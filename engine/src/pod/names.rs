@@ -29,16 +29,15 @@ pub fn node_id(workflow_name: &str, node_name: &str) -> String {
 /// The name of the pod running a node: the workflow's name for the root node
 /// of a single-template workflow, else
 /// `<workflow>-<template>-<fnv32a(node name)>`, the prefix cut to 242 bytes so
-/// the name fits Kubernetes' 253. `node_id` is unused by the default naming
-/// (upstream's `v1` names were the node id) and kept for callers that pass
-/// what upstream passes.
+/// the name fits Kubernetes' 253. The hash is taken from `node_id` when it
+/// has the `<workflow>-<digits>` shape (the same hash, unless the engine gave
+/// the node another id after a collision), so two pods never share a name.
 pub fn pod_name(
     workflow_name: &str,
     node_name: &str,
     template_name: &str,
     node_id: &str,
 ) -> String {
-    let _ = node_id;
     if workflow_name == node_name {
         return workflow_name.to_owned();
     }
@@ -54,5 +53,14 @@ pub fn pod_name(
         }
         prefix.truncate(end);
     }
-    format!("{prefix}-{}", fnv32a(node_name.as_bytes()))
+    // The id's hash, which is the node name's unless the engine moved the
+    // node to another id because of a hash collision.
+    let hash = node_id
+        .strip_prefix(workflow_name)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .filter(|hash| !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_digit()));
+    match hash {
+        Some(hash) => format!("{prefix}-{hash}"),
+        None => format!("{prefix}-{}", fnv32a(node_name.as_bytes())),
+    }
 }

@@ -114,8 +114,26 @@ impl Engine {
         self.wf.metadata.name.as_deref().unwrap_or_default()
     }
 
+    /// The id of the node named `name`: upstream's `<workflow>-<fnv32a>`,
+    /// unless a node of another name already holds it (32 bits collide in
+    /// fan-outs of some thousands). Then the first id of `name#1`, `name#2`,
+    /// ... that is free or holds `name`: nodes are created in a deterministic
+    /// order, so the same name gets the same id when the status is rebuilt.
     pub(crate) fn id_of(&self, name: &str) -> String {
-        node_id(self.wf_name(), name)
+        let id = node_id(self.wf_name(), name);
+        match self.status().nodes.get(&id) {
+            Some(taken) if taken.name != name => self.disambiguated_id(name),
+            _ => id,
+        }
+    }
+
+    #[cold]
+    fn disambiguated_id(&self, name: &str) -> String {
+        let nodes = &self.status().nodes;
+        (1u64..)
+            .map(|k| node_id(self.wf_name(), &format!("{name}#{k}")))
+            .find(|id| nodes.get(id).is_none_or(|n| n.name == name))
+            .expect("an unbounded search finds a free id")
     }
 
     pub(crate) fn node(&self, id: &str) -> Option<&NodeStatus> {
@@ -371,6 +389,10 @@ impl Engine {
                 self.actions.extend(actions);
                 self.rebuild();
                 self.requeue_all();
+                // A workflow whose root was a failed pod lost its root node.
+                if let Err(error) = self.start_root() {
+                    self.finish_workflow(phase::ERROR, Some(error));
+                }
             }
         }
     }

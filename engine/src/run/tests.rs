@@ -625,3 +625,79 @@ fn compressed_status_round_trips_through_run() {
         sim.run.workflow().status.as_ref().unwrap().nodes
     );
 }
+
+/// `wf[0].each(0:6092fea1a9ba2db4)` and `wf[0].each(1:c9374aa8988bf6cd)`
+/// have the same 32-bit FNV-1a hash (2242547855).
+#[test]
+fn colliding_node_ids_are_disambiguated() {
+    let yaml = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: wf, namespace: default}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: each
+        template: say
+        withItems: ["6092fea1a9ba2db4", "c9374aa8988bf6cd"]
+        arguments: {parameters: [{name: msg, value: "{{item}}"}]}
+  - name: say
+    inputs: {parameters: [{name: msg}]}
+    container: {image: alpine, command: [echo, "{{inputs.parameters.msg}}"]}
+"#;
+    let first = "wf[0].each(0:6092fea1a9ba2db4)";
+    let second = "wf[0].each(1:c9374aa8988bf6cd)";
+    assert_eq!(
+        crate::pod::names::fnv32a(first.as_bytes()),
+        crate::pod::names::fnv32a(second.as_bytes())
+    );
+    let mut sim = Sim::new(yaml);
+    sim.run(&|_| (0, None, vec![]));
+    assert_eq!(sim.run.phase(), "Succeeded", "{}", sim.message());
+    let a = sim.node(first).clone();
+    let b = sim.node(second).clone();
+    assert_eq!(a.phase.as_deref(), Some("Succeeded"));
+    assert_eq!(b.phase.as_deref(), Some("Succeeded"));
+    assert_eq!(a.id.as_deref(), Some("wf-2242547855"));
+    assert_ne!(a.id, b.id);
+    let pods: Vec<String> = sim
+        .all_actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreatePod { pod, .. } => pod.metadata.name.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pods.len(), 2);
+    assert_ne!(pods[0], pods[1], "two pods with one name");
+    // A rebuilt engine finds each node at the same id.
+    let again = Run::new(sim.run.workflow().clone(), Env::default());
+    assert!(again.is_finished());
+    assert_eq!(again.workflow().status, sim.run.workflow().status);
+}
+
+#[test]
+fn retry_intent_reruns_a_single_pod_workflow() {
+    let mut sim = Sim::new(
+        "metadata: {name: one}\nspec:\n  entrypoint: t\n  templates:\n  - name: t\n    container: {image: a, command: [run]}\n",
+    );
+    sim.run(&|_| (1, None, vec![]));
+    assert_eq!(sim.run.phase(), "Failed");
+    let obs = vec![Observation::Intent(Intent::Retry {
+        node: None,
+        restart_successful: false,
+        parameters: Default::default(),
+    })];
+    let next = sim.step(obs, &ok);
+    assert!(
+        sim.all_actions
+            .iter()
+            .any(|a| matches!(a, Action::DeletePod { pod_name, .. } if pod_name == "one"))
+    );
+    assert!(!next.is_empty(), "the pod is created again at once");
+    sim.step(next, &ok);
+    assert_eq!(sim.run.phase(), "Succeeded", "{}", sim.message());
+    assert_eq!(sim.pods.len(), 2);
+}
