@@ -780,6 +780,14 @@ impl Engine {
                 // A top-level node changed: the root or the exit handler.
                 continue;
             }
+            // A changed child's exit handler and hooks start before it
+            // counts as settled: its parent waits for them, as upstream's
+            // steps and DAGs do.
+            if let Some(child) = &child
+                && !self.is_done(&id)
+            {
+                super::exec::start_exit_and_hooks(self, &id, child);
+            }
             if let Some(child) = &child
                 && self.is_settled(child)
                 && self.idx.counted.insert(child.clone())

@@ -1449,9 +1449,6 @@ pub(crate) fn advance(e: &mut Engine, id: &str, child: Option<&str>) {
         }
         return;
     }
-    if let Some(c) = child {
-        start_exit_and_hooks(e, id, c);
-    }
     match kind.as_str() {
         nt::STEPS => advance_steps(e, id),
         nt::STEP_GROUP | nt::TASK_GROUP => advance_group(e, id),
@@ -1520,7 +1517,7 @@ fn group_index(name: &str) -> Option<usize> {
 }
 
 /// Starts a done child's `onExit` and its hooks whose expressions hold.
-fn start_exit_and_hooks(e: &mut Engine, parent: &str, child: &str) {
+pub(crate) fn start_exit_and_hooks(e: &mut Engine, parent: &str, child: &str) {
     let Some(call) = call_of(e, parent, child) else {
         return;
     };

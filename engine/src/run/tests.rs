@@ -701,3 +701,66 @@ fn retry_intent_reruns_a_single_pod_workflow() {
     assert_eq!(sim.run.phase(), "Succeeded", "{}", sim.message());
     assert_eq!(sim.pods.len(), 2);
 }
+
+#[test]
+fn a_last_steps_exit_hook_runs_before_the_workflow_ends() {
+    let mut sim = Sim::new(
+        r#"
+metadata: {name: h}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: step-1
+        template: out
+        hooks:
+          exit:
+            template: show
+            arguments: {parameters: [{name: m, value: "{{steps.step-1.outputs.parameters.p}}"}]}
+  - name: out
+    container: {image: a, command: [make]}
+    outputs: {parameters: [{name: p, valueFrom: {path: /tmp/p}}]}
+  - name: show
+    inputs: {parameters: [{name: m}]}
+    container: {image: a, command: [echo, "{{inputs.parameters.m}}"]}
+"#,
+    );
+    // The pod's status first, its result a step later (as the local
+    // backend sees them).
+    let outcome = |_: &serde_json::Value| (0, None, vec![("p".into(), "welcome".into())]);
+    let mut obs = sim.step(Vec::new(), &outcome);
+    let result = obs.remove(0);
+    assert!(matches!(result, Observation::Result { .. }));
+    obs = sim.step(obs, &outcome);
+    sim.now += Duration::seconds(1);
+    obs.extend(sim.step(vec![result], &outcome));
+    assert_eq!(
+        sim.run.phase(),
+        "Running",
+        "the exit handler is still to run"
+    );
+    for _ in 0..10 {
+        if obs.is_empty() {
+            break;
+        }
+        sim.now += Duration::seconds(1);
+        obs = sim.step(obs, &outcome);
+    }
+    assert_eq!(sim.run.phase(), "Succeeded", "{}", sim.message());
+    let exit = sim.node("h[0].step-1.onExit");
+    assert_eq!(
+        exit.phase.as_deref(),
+        Some("Succeeded"),
+        "{:?}",
+        exit.message
+    );
+    assert_eq!(args(&sim.pods[1].1), "echo welcome");
+    // The group, and so the workflow, ended after the exit handler.
+    let group_end = sim.node("h[0]").finished_at.clone();
+    assert!(
+        group_end >= exit.finished_at,
+        "{group_end:?} {:?}",
+        exit.finished_at
+    );
+}
