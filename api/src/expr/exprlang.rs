@@ -834,12 +834,16 @@ pub(crate) struct Eval<'a> {
     scope: &'a dyn Scope,
     lets: Vec<(String, Value)>,
     frames: Vec<Frame>,
+    /// Inside the left side of `??`: member and index accesses on nil (or
+    /// a missing name) give nil, as expr-lang makes that side optional.
+    optional: u32,
 }
 
 impl Ast {
     /// Evaluates the expression against `scope`.
     pub fn eval(&self, scope: &dyn Scope) -> Result<Value, ExprError> {
         let mut ev = Eval {
+            optional: 0,
             src: &self.source,
             scope,
             lets: Vec::new(),
@@ -930,6 +934,9 @@ impl Eval<'_> {
             if let Some(found) = self.scope.get(&path[..k].join(".")) {
                 let mut value = found;
                 for (i, key) in path[k..].iter().enumerate() {
+                    if self.optional > 0 && value == Value::Null {
+                        return Ok(Value::Null);
+                    }
                     value = fetch(&value, &Value::String((*key).to_owned())).map_err(|_| {
                         self.err(
                             node,
@@ -942,6 +949,9 @@ impl Eval<'_> {
                 }
                 return Ok(value);
             }
+        }
+        if self.optional > 0 {
+            return Ok(Value::Null);
         }
         Err(self.err(node, format!("unknown name {}", path[0])))
     }
@@ -981,11 +991,16 @@ impl Eval<'_> {
                     return self.lookup(node, &path);
                 }
                 let base = self.eval(object)?;
-                if base == Value::Null && (*optional || chain_optional(object)) {
+                if base == Value::Null && (*optional || self.optional > 0 || chain_optional(object))
+                {
                     return Ok(Value::Null);
                 }
                 let key = self.eval(property)?;
-                fetch(&base, &key).map_err(|m| self.err(property, m))?
+                match fetch(&base, &key) {
+                    Ok(v) => v,
+                    Err(_) if self.optional > 0 => Value::Null,
+                    Err(m) => return Err(self.err(property, m)),
+                }
             }
             NodeKind::Slice { object, from, to } => {
                 let base = self.eval(object)?;
@@ -1103,7 +1118,14 @@ impl Eval<'_> {
         left: &Node,
         right: &Node,
     ) -> Result<Value, ExprError> {
-        let l = self.eval(left)?;
+        let l = if op == "??" {
+            self.optional += 1;
+            let l = self.eval(left);
+            self.optional -= 1;
+            l?
+        } else {
+            self.eval(left)?
+        };
         match (op, &l) {
             ("and" | "&&", Value::Bool(false)) => return Ok(Value::Bool(false)),
             ("or" | "||", Value::Bool(true)) => return Ok(Value::Bool(true)),

@@ -84,3 +84,23 @@ fn creation_timestamp_with_its_format_children_is_a_date() {
     let e = eval_expr("sprig.date('2006', {'a': 1})", &scope).expect_err("not a date");
     assert!(e.to_string().contains("as a date"), "{e}");
 }
+
+#[test]
+fn the_left_side_of_nil_coalescing_is_optional() {
+    use sluice_api::expr::{FlatScope, Value};
+    let scope: FlatScope = [("tasks.producer.status", "Skipped")].into_iter().collect();
+    let v = eval_expr(
+        "tasks.producer.outputs.parameters.msg ?? 'fallback'",
+        &scope,
+    )
+    .expect("optional chain");
+    assert_eq!(v, Value::String("fallback".into()));
+    let v = eval_expr("missing.deep.name ?? 1", &scope).expect("missing name");
+    assert_eq!(v, Value::Int(1));
+    // Outside `??`, the same access is an error naming the nil part.
+    let e = eval_expr("tasks.producer.outputs.parameters.msg", &scope).expect_err("nil");
+    assert!(
+        e.to_string().contains("tasks.producer.outputs is nil"),
+        "{e}"
+    );
+}

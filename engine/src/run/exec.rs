@@ -10,6 +10,7 @@ use sluice_api::depends::{self, TaskResult};
 use sluice_api::duration::parse_go_duration;
 use sluice_api::expr::{self, Value};
 use sluice_api::merge::{merge_template_defaults, merge_workflow_defaults};
+use sluice_api::tags::Tags;
 use sluice_api::types::{
     Arguments, Artifact, ContinueOn, DAGTask, Inputs, LifecycleHook, NodeStatus, Outputs,
     Parameter, Sequence, Template, TemplateRef, Workflow, WorkflowSpec, WorkflowStep,
@@ -1214,6 +1215,36 @@ impl Engine {
         }
     }
 
+    /// A node that did not run (`when` false, omitted) gets its template's
+    /// output parameters that have a `valueFrom.default`, as upstream's do:
+    /// a consumer of a skipped producer reads the default.
+    pub(crate) fn set_unrun_outputs(&mut self, id: &str, scope: &str, call: &Call, vars: &Vars) {
+        let Ok((template, _, _)) = self.resolve_template(scope, call, vars) else {
+            return;
+        };
+        let parameters: Vec<Parameter> = template
+            .outputs
+            .iter()
+            .flat_map(|o| &o.parameters)
+            .filter_map(|p| {
+                let default = p.value_from.as_ref()?.default.clone()?;
+                Some(Parameter {
+                    name: p.name.clone(),
+                    value: Some(default),
+                    ..Parameter::default()
+                })
+            })
+            .collect();
+        if !parameters.is_empty()
+            && let Some(node) = self.node_mut(id)
+        {
+            node.outputs = Some(Outputs {
+                parameters,
+                ..Outputs::default()
+            });
+        }
+    }
+
     /// Starts one prepared child of `parent` (a group).
     fn start_prepared(&mut self, parent: &str, boundary: &str, p: &Prepared, vars: &Vars) {
         let scope = self
@@ -1254,6 +1285,7 @@ impl Engine {
                     if let Some(n) = self.node_mut(&id) {
                         n.template_name = p.call.template.clone();
                     }
+                    self.set_unrun_outputs(&id, &start.scope, &p.call, &vars);
                     let text = vars.substitute(when).unwrap_or_else(|_| when.clone());
                     self.finish(
                         &id,
@@ -1277,8 +1309,15 @@ impl Engine {
             self.finish(&id, phase::ERROR, Some(e));
             return;
         }
-        if let Some(params) = args.get("parameters").and_then(Json::as_array) {
-            for p in params {
+        if let Some(params) = args.get_mut("parameters").and_then(Json::as_array_mut) {
+            // An output of a node that did not run is absent: the argument
+            // goes, and the input's default applies (upstream's rule).
+            params.retain(|p| {
+                p.get("value")
+                    .and_then(Json::as_str)
+                    .is_none_or(|v| !names_unrun_output(v, &vars))
+            });
+            for p in params.iter() {
                 if let Some(v) = p.get("value").and_then(Json::as_str)
                     && let Err(e) = check_resolved(v)
                 {
@@ -2223,6 +2262,7 @@ fn advance_dag(e: &mut Engine, id: &str) {
                     phase::OMITTED,
                     "omitted: depends condition not met".into(),
                 );
+                vars = None;
                 continue;
             }
         }
@@ -2243,6 +2283,13 @@ fn advance_dag(e: &mut Engine, id: &str) {
         start_task(e, id, &node, task, &v);
         live += 1;
         running = true;
+        // A task that ended at once (skipped, an error) changes the scope
+        // of the tasks after it in this pass.
+        if e.node_by_name(&name)
+            .is_some_and(|n| phase::is_done(n.phase.as_deref().unwrap_or_default()))
+        {
+            vars = None;
+        }
     }
     if running {
         // With failFast, a failed target branch ends the DAG at once.
@@ -2393,6 +2440,23 @@ fn branch_phase(
     result
 }
 
+/// Whether `text` still holds a reference to the outputs of a step or task
+/// that was skipped or omitted (whose outputs without defaults are absent).
+fn names_unrun_output(text: &str, vars: &Vars) -> bool {
+    Tags::new(text).flatten().any(|tag| {
+        let body = tag.body.trim();
+        let Some(at) = body.find(".outputs.") else {
+            return false;
+        };
+        let node = &body[..at];
+        (node.starts_with("steps.") || node.starts_with("tasks."))
+            && matches!(
+                vars.get_text(&format!("{node}.status")).as_deref(),
+                Some(phase::SKIPPED | phase::OMITTED)
+            )
+    })
+}
+
 /// A task that will not run: a Skipped-type node ending in `end_phase`.
 fn end_task_unrun(
     e: &mut Engine,
@@ -2415,6 +2479,9 @@ fn end_task_unrun(
     let id = e.id_of(&name);
     if let Some(n) = e.node_mut(&id) {
         n.template_name = task.template.clone();
+    }
+    if end_phase == phase::OMITTED {
+        e.set_unrun_outputs(&id, &start.scope, &Call::from(task), &Vars::default());
     }
     e.finish(&id, end_phase, Some(message));
 }

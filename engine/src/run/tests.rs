@@ -764,3 +764,71 @@ spec:
         exit.finished_at
     );
 }
+
+/// Upstream's skipped-output-defaults examples: a skipped producer's output
+/// is its `valueFrom.default`, else the consumer's input default applies,
+/// and `??` in an expression sees it as absent.
+#[test]
+fn skipped_producers_outputs_fall_back_to_defaults() {
+    let dag = |producer_default: &str, input_default: &str, outputs: &str| {
+        format!(
+            r#"
+metadata: {{name: d}}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: producer
+        template: produce
+        when: "false"
+      - name: consumer
+        template: consume
+        depends: "producer.Succeeded || producer.Skipped"
+        arguments: {{parameters: [{{name: in, value: "{{{{tasks.producer.outputs.parameters.msg}}}}"}}]}}
+{outputs}
+  - name: produce
+    outputs: {{parameters: [{{name: msg, valueFrom: {{path: /tmp/out.txt{producer_default}}}}}]}}
+    container: {{image: a, command: [make]}}
+  - name: consume
+    inputs: {{parameters: [{{name: in{input_default}}}]}}
+    container: {{image: a, command: [echo, "got {{{{inputs.parameters.in}}}}"]}}
+"#
+        )
+    };
+    let mut sim = Sim::new(&dag(", default: from-producer", "", ""));
+    sim.run(&ok);
+    assert_eq!(
+        sim.run.phase(),
+        "Succeeded",
+        "{} {:?}",
+        sim.message(),
+        sim.node("d.consumer").message
+    );
+    assert_eq!(
+        sim.node("d.producer").phase.as_deref(),
+        Some("Skipped"),
+        "{:?}",
+        sim.node("d.consumer").message
+    );
+    assert_eq!(args(&sim.pods[0].1), "echo got from-producer");
+
+    let mut sim = Sim::new(&dag("", ", default: from-input", ""));
+    sim.run(&ok);
+    assert_eq!(sim.run.phase(), "Succeeded", "{}", sim.message());
+    assert_eq!(args(&sim.pods[0].1), "echo got from-input");
+
+    let mut sim = Sim::new(&dag(
+        "",
+        ", default: x",
+        "    outputs: {parameters: [{name: result, valueFrom: {expression: \"tasks.producer.outputs.parameters.msg ?? 'expr-fallback'\"}}]}",
+    ));
+    sim.run(&ok);
+    assert_eq!(sim.run.phase(), "Succeeded", "{}", sim.message());
+    let out = sim.node("d").outputs.clone().unwrap_or_default();
+    assert_eq!(
+        out.parameters[0].value.as_ref().map(AnyString::as_text),
+        Some("expr-fallback".to_owned())
+    );
+}

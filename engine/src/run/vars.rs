@@ -57,6 +57,11 @@ impl Vars {
         self.map.insert(key.into(), value.into());
     }
 
+    /// A variable's value as upstream's string, when it is set.
+    pub(crate) fn get_text(&self, key: &str) -> Option<String> {
+        self.map.get(key).map(expr::to_template_string)
+    }
+
     /// The expr-lang scope of these variables.
     fn scope(&self) -> FlatScope {
         let scope: FlatScope = self
