@@ -491,12 +491,32 @@ impl Engine {
         }
         let node = self.node(id)?;
         let scope = node.template_scope.clone().unwrap_or_default();
+        if node.template_name.is_none() && node.template_ref.is_none() {
+            // An inline template: the step or task that declares it says.
+            return self.inline_template_of(id);
+        }
         let call = Call {
             name: node.name.clone(),
             template: node.template_name.clone(),
             template_ref: node.template_ref.clone(),
             ..Call::default()
         };
+        self.resolve_template(&scope, &call, &Vars::default())
+            .ok()
+            .map(|(t, _, _)| t)
+    }
+
+    /// The inline template of a step or task (after a rebuild, when the
+    /// index no longer holds it): a retry attempt runs its Retry node's, a
+    /// loop item its step's or task's.
+    fn inline_template_of(&self, id: &str) -> Option<Rc<Template>> {
+        let parent = self.idx.parent.get(id)?;
+        let parent_node = self.node(parent)?;
+        if parent_node.r#type.as_deref() == Some(nt::RETRY) {
+            return self.template_of(parent);
+        }
+        let call = call_of(self, parent, id)?;
+        let scope = parent_node.template_scope.clone().unwrap_or_default();
         self.resolve_template(&scope, &call, &Vars::default())
             .ok()
             .map(|(t, _, _)| t)

@@ -832,3 +832,54 @@ spec:
         Some("expr-fallback".to_owned())
     );
 }
+
+#[test]
+fn inline_templates_are_found_again_after_a_rebuild() {
+    let yaml = r#"
+metadata: {name: il}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: make
+        inline:
+          container: {image: a, command: [make]}
+          outputs: {parameters: [{name: p, valueFrom: {path: /tmp/p}}]}
+    - - name: use
+        inline:
+          inputs: {parameters: [{name: m}]}
+          steps:
+          - - name: say
+              template: say
+              arguments: {parameters: [{name: m, value: "{{inputs.parameters.m}}"}]}
+          - - name: again
+              template: say
+              arguments: {parameters: [{name: m, value: "{{inputs.parameters.m}} again"}]}
+        arguments: {parameters: [{name: m, value: "{{steps.make.outputs.parameters.p}}"}]}
+  - name: say
+    inputs: {parameters: [{name: m}]}
+    container: {image: a, command: [echo, "{{inputs.parameters.m}}"]}
+"#;
+    let outcome = |_: &serde_json::Value| (0, None, vec![("p".into(), "made".into())]);
+    let mut sim = Sim::new(yaml);
+    let obs = sim.step(Vec::new(), &outcome);
+    assert_eq!(sim.pods.len(), 1);
+    // A new engine from the stored workflow, as a restarted controller has.
+    sim.run = Run::new(sim.run.workflow().clone(), Env::default());
+    let obs = sim.step(obs, &outcome);
+    assert_eq!(sim.pods.len(), 2);
+    // And again while the inline steps template runs.
+    sim.run = Run::new(sim.run.workflow().clone(), Env::default());
+    let obs = sim.step(obs, &outcome);
+    sim.step(obs, &outcome);
+    assert_eq!(sim.run.phase(), "Succeeded", "{}", sim.message());
+    assert_eq!(args(&sim.pods[2].1), "echo made again");
+    let make = sim.node("il[0].make");
+    let p = &make.outputs.as_ref().expect("outputs").parameters[0];
+    assert_eq!(
+        p.value.as_ref().map(AnyString::as_text).as_deref(),
+        Some("made")
+    );
+    assert_eq!(args(&sim.pods[1].1), "echo made");
+}
