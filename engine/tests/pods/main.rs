@@ -3,6 +3,7 @@
 //!
 //! Regenerate the golden files with `SLUICE_BLESS=1 cargo test -p sluice-engine --test pods`.
 
+mod corpus_vars;
 mod golden;
 mod inject;
 mod names;
