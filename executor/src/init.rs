@@ -40,7 +40,11 @@ pub async fn run(ctx: &Context, secrets: &Secrets) -> Result<(), InitError> {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(&path, script.source.as_deref().unwrap_or_default())
+            std::fs::write(&path, script.source.as_deref().unwrap_or_default())?;
+            // Executable, as upstream's: a `command: [sh, -c]` runs the
+            // file itself rather than handing it to an interpreter.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
         };
         write().map_err(|source| InitError::Script {
             path: path.display().to_string(),

@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, KeyToPath, Pod, Volume};
+use sluice_api::types::Template;
 use sluice_engine::inject::EXECUTOR_BINARY;
 use sluice_engine::protocol as p;
 
@@ -111,7 +112,45 @@ pub fn prepare_volumes(setup: &PodSetup) -> Result<Volumes, String> {
         let path = prepare_volume(setup, volume)?;
         out.insert(volume.name.clone(), path);
     }
+    if setup.sandbox
+        && let Some(var_run) = out.get(p::VAR_RUN_VOLUME)
+    {
+        place_executor(setup, var_run)?;
+    }
     Ok(out)
+}
+
+/// Puts the executor in the shared volume before `init` runs (so that it
+/// does not copy itself there): a symbolic link to the binary when every
+/// sandbox of the pod sees the binary at its host path (the host's root is
+/// there read-only), which spares a bind mount per container; else an empty
+/// file each sandbox binds the binary over.
+fn place_executor(setup: &PodSetup, var_run: &Path) -> Result<(), String> {
+    let link = var_run.join(EXECUTOR_LINK);
+    if std::fs::symlink_metadata(&link).is_ok() {
+        return Ok(());
+    }
+    let executor = setup
+        .executor
+        .canonicalize()
+        .unwrap_or_else(|_| absolute(setup.executor));
+    let spec = setup.pod.spec.as_ref();
+    let mount_points = spec
+        .into_iter()
+        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .flat_map(|c| c.volume_mounts.iter().flatten())
+        .map(|m| resolve_dest(Path::new(&m.mount_path)));
+    let hidden = ["/tmp", "/proc", "/dev", "/sys", p::LOCAL_REPOSITORY_DIR]
+        .iter()
+        .map(|d| resolve_dest(Path::new(d)))
+        .chain(mount_points)
+        .any(|dest| executor.starts_with(dest));
+    let made = if hidden {
+        std::fs::write(&link, b"")
+    } else {
+        std::os::unix::fs::symlink(&executor, &link)
+    };
+    made.map_err(|e| format!("{}: {e}", link.display()))
 }
 
 fn prepare_volume(setup: &PodSetup, volume: &Volume) -> Result<PathBuf, String> {
@@ -256,8 +295,12 @@ fn deepest_existing(path: &Path) -> PathBuf {
 }
 
 /// The directories that need a writable tmpfs (with their host entries
-/// bound back) so that bubblewrap can create mount points under them.
-fn shadows_for(targets: &[PathBuf], mounts: &[Mount]) -> Result<Vec<PathBuf>, String> {
+/// bound back) so that bubblewrap can create mount points under them, and
+/// so that the container can create the `writable` paths: an existing
+/// directory there is shadowed itself, a missing path its deepest existing
+/// ancestor. Paths inside a mount (the volumes, the private `/tmp`) and
+/// the kernel's file systems are left alone.
+fn shadows_for(targets: &[PathBuf], mounts: &[Mount], writable: &[PathBuf]) -> Vec<PathBuf> {
     let mut shadows: Vec<PathBuf> = Vec::new();
     for target in targets {
         let inside_mount = mounts
@@ -271,8 +314,23 @@ fn shadows_for(targets: &[PathBuf], mounts: &[Mount]) -> Result<Vec<PathBuf>, St
             shadows.push(ancestor);
         }
     }
+    for path in writable {
+        let kernel = ["/proc", "/dev", "/sys"]
+            .iter()
+            .any(|k| path.starts_with(k));
+        if kernel || mounts.iter().any(|m| path.starts_with(&m.dest)) {
+            continue;
+        }
+        let dir = deepest_existing(path);
+        if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        if !shadows.contains(&dir) {
+            shadows.push(dir);
+        }
+    }
     shadows.sort_by_key(|s| s.components().count());
-    Ok(shadows)
+    shadows
 }
 
 fn shadow_args(dir: &Path, args: &mut Vec<OsString>) {
@@ -311,8 +369,9 @@ fn bwrap_args(
     mounts: &[Mount],
     private_tmp: Option<&Path>,
     working_dir: &Path,
+    writable: &[PathBuf],
     hostname: &str,
-) -> Result<Vec<OsString>, String> {
+) -> Vec<OsString> {
     let mut all: Vec<Mount> = Vec::new();
     if let Some(tmp) = private_tmp {
         all.push(Mount {
@@ -325,7 +384,7 @@ fn bwrap_args(
     all.sort_by_key(|m| m.dest.components().count());
     let mut targets: Vec<PathBuf> = all.iter().map(|m| m.dest.clone()).collect();
     targets.push(working_dir.to_path_buf());
-    let shadows = shadows_for(&targets, &all)?;
+    let shadows = shadows_for(&targets, &all, writable);
 
     let mut args: Vec<OsString> = [
         "--die-with-parent",
@@ -370,7 +429,7 @@ fn bwrap_args(
     }
     args.push("--chdir".into());
     args.push(working_dir.into());
-    Ok(args)
+    args
 }
 
 /// Why a container cannot run without a sandbox.
@@ -475,31 +534,41 @@ pub fn launch(
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
 
-    if !setup.sandbox {
-        // The protocol's paths, moved to the host.
+    // The protocol's paths moved to the host, for a container that runs
+    // outside a sandbox.
+    let honoured = |volume: &str, has_sub: bool, path: &str| match path {
+        p::VAR_RUN => volume == p::VAR_RUN_VOLUME,
+        p::INPUT_ARTIFACTS_DIR => volume == p::INPUT_ARTIFACTS_VOLUME && !has_sub,
+        p::TEMPLATE_DIR => volume == p::TEMPLATE_VOLUME,
+        other => other.starts_with(&format!("{}/", p::SECRETS_DIR)) && !has_sub,
+    };
+    // The executor's own `init` and `wait` need nothing of a sandbox: every
+    // path they use has a host form. Running them directly spares two
+    // sandboxes per pod (most of a pod's start-up cost).
+    let is_executor = argv[0] == EXECUTOR_BINARY || argv[0] == p::EXECUTOR_PATH;
+    let executor_direct = setup.sandbox
+        && is_executor
+        && matches!(role, Role::Init | Role::Wait)
+        && mounts
+            .iter()
+            .all(|(volume, has_sub, path, _, _)| honoured(volume, *has_sub, path));
+    if !setup.sandbox || executor_direct {
         let mut secrets_root = None;
         for (volume, has_sub, path, src, _) in &mounts {
-            let honoured = match path.as_str() {
-                p::VAR_RUN => volume == p::VAR_RUN_VOLUME,
-                p::INPUT_ARTIFACTS_DIR => volume == p::INPUT_ARTIFACTS_VOLUME && !has_sub,
-                p::TEMPLATE_DIR => volume == p::TEMPLATE_VOLUME,
-                other if other.starts_with(&format!("{}/", p::SECRETS_DIR)) && !has_sub => {
-                    secrets_root = src.parent().map(Path::to_path_buf);
-                    true
-                }
-                _ => false,
-            };
-            if !honoured {
+            if !honoured(volume, *has_sub, path) {
                 return Err(needs_bubblewrap(
                     name,
                     format!("it mounts volume {volume} at {path}"),
                 ));
             }
+            if path.starts_with(&format!("{}/", p::SECRETS_DIR)) {
+                secrets_root = src.parent().map(Path::to_path_buf);
+            }
         }
         if let Some(var_run) = &var_run {
             set(&mut env, p::ENV_VAR_RUN, var_run.display().to_string());
-            let link = var_run.join("sluice-executor");
-            if std::fs::symlink_metadata(&link).is_err() {
+            let link = var_run.join(EXECUTOR_LINK);
+            if !setup.sandbox && std::fs::symlink_metadata(&link).is_err() {
                 let _ = std::os::unix::fs::symlink(setup.executor, &link);
             }
         }
@@ -518,9 +587,14 @@ pub fn launch(
             let file = template.join(p::TEMPLATE_FILE_NAME);
             set(&mut env, p::ENV_TEMPLATE_FILE, file.display().to_string());
         }
-        let executor = setup.executor.display().to_string();
-        if argv[0] == EXECUTOR_BINARY || argv[0] == p::EXECUTOR_PATH {
-            argv[0] = executor;
+        if executor_direct {
+            // Its temporary files stay with the pod, as in the sandbox.
+            let tmp = absolute(&setup.pod_dir.join("tmp").join(name));
+            std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            set(&mut env, "TMPDIR", tmp.display().to_string());
+        }
+        if is_executor {
+            argv[0] = setup.executor.display().to_string();
         }
         if let Some(var_run) = &var_run {
             let script =
@@ -548,6 +622,51 @@ pub fn launch(
         });
     }
 
+    // What the container may write outside its volumes and `/tmp`, as it
+    // could in a container's writable root: its workingDir when given, the
+    // places of its outputs, and the paths its command names that do not
+    // exist here (those it creates). Each becomes a private tmpfs with the
+    // host's entries bound back read-only; the host is never written.
+    let mut writable: Vec<PathBuf> = Vec::new();
+    if matches!(role, Role::Main | Role::Sidecar) {
+        if container.working_dir.as_deref().is_some_and(|w| !w.is_empty()) {
+            writable.push(resolve_dest(Path::new(&working_dir)));
+        }
+        let template = (role == Role::Main)
+            .then(|| container_template(container, volumes))
+            .flatten();
+        if let Some(outputs) = template.as_ref().and_then(|t| t.outputs.as_ref()) {
+            let declared = outputs
+                .parameters
+                .iter()
+                .filter_map(|p| p.value_from.as_ref()?.path.clone())
+                .chain(outputs.artifacts.iter().filter_map(|a| a.path.clone()));
+            for path in declared {
+                let path = resolve_dest(Path::new(&path));
+                if path.is_absolute() && !writable.contains(&path) {
+                    writable.push(path);
+                }
+            }
+        }
+        let source = template
+            .as_ref()
+            .and_then(|t| t.script.as_ref())
+            .and_then(|s| s.source.clone());
+        for text in argv.iter().chain(source.as_ref()) {
+            for path in mentioned_paths(text) {
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    continue;
+                }
+                let path = resolve_dest(&path);
+                let few_entries = std::fs::read_dir(deepest_existing(&path))
+                    .is_ok_and(|entries| entries.count() <= MAX_SHADOW_ENTRIES);
+                if few_entries && !writable.contains(&path) {
+                    writable.push(path);
+                }
+            }
+        }
+    }
+
     if argv[0] == EXECUTOR_BINARY {
         argv[0] = p::EXECUTOR_PATH.to_owned();
     }
@@ -566,7 +685,12 @@ pub fn launch(
         std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         Some(tmp)
     };
-    if var_run.is_some() {
+    // `prepare_volumes` left a symbolic link to the executor when the
+    // sandbox sees it where it is; else the binary is bound in.
+    let linked = var_run.as_ref().is_some_and(|v| {
+        std::fs::symlink_metadata(v.join(EXECUTOR_LINK)).is_ok_and(|m| m.file_type().is_symlink())
+    });
+    if var_run.is_some() && !linked {
         binds.push(Mount {
             src: setup.executor.to_path_buf(),
             dest: resolve_dest(Path::new(p::EXECUTOR_PATH)),
@@ -592,16 +716,91 @@ pub fn launch(
         &binds,
         private_tmp.as_deref(),
         &resolve_dest(Path::new(&working_dir)),
+        &writable,
         &hostname,
-    )?;
+    );
     args.push("--".into());
     args.extend(argv.into_iter().map(OsString::from));
     Ok(Launch {
-        program: "bwrap".into(),
+        program: bwrap_program(),
         args,
         env,
         cwd: PathBuf::from("/"),
     })
+}
+
+/// The executor's name in the shared volume (`/var/run/sluice/sluice-executor`).
+const EXECUTOR_LINK: &str = "sluice-executor";
+
+/// A directory with more entries than this is not shadowed for a path a
+/// command merely mentions (binding every entry back costs a mount each).
+const MAX_SHADOW_ENTRIES: usize = 64;
+
+/// The template a main container runs: from its environment, or the
+/// template volume when the template is too large for it.
+fn container_template(container: &Container, volumes: &Volumes) -> Option<Template> {
+    let inline = container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == p::ENV_TEMPLATE)
+        .and_then(|e| e.value.clone());
+    let text = match inline {
+        Some(text) => text,
+        None => {
+            let dir = volumes.get(p::TEMPLATE_VOLUME)?;
+            std::fs::read_to_string(dir.join(p::TEMPLATE_FILE_NAME)).ok()?
+        }
+    };
+    serde_json::from_str(&text).ok()
+}
+
+/// The absolute paths written in a command or script: `/` at the start of
+/// a word (or after `=`, a quote, a redirection...) and the path characters
+/// after it.
+fn mentioned_paths(text: &str) -> Vec<PathBuf> {
+    let is_path_char = |c: char| c.is_ascii_alphanumeric() || "._-/+@%,".contains(c);
+    let mut out = Vec::new();
+    let mut prev: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let starts = c == '/' && prev.is_none_or(|p| !p.is_ascii_alphanumeric() && !".-_/".contains(p));
+        prev = Some(c);
+        if !starts {
+            continue;
+        }
+        let mut end = i + c.len_utf8();
+        while let Some(&(j, d)) = chars.peek() {
+            if !is_path_char(d) {
+                break;
+            }
+            end = j + d.len_utf8();
+            prev = Some(d);
+            chars.next();
+        }
+        let path = text[i..end].trim_end_matches(['.', ',']);
+        if path.len() > 1 && !path.starts_with("//") {
+            out.push(PathBuf::from(path));
+        }
+    }
+    out
+}
+
+/// `bwrap` by its full path: a program given by name with the environment
+/// replaced makes the standard library fork `sluice` (copying its memory
+/// map) for every container, where a full path lets it use `posix_spawn`.
+fn bwrap_program() -> OsString {
+    static PATH: std::sync::OnceLock<OsString> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        std::env::var_os("PATH")
+            .and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join("bwrap"))
+                    .find(|file| file.is_file())
+            })
+            .map_or_else(|| OsString::from("bwrap"), PathBuf::into_os_string)
+    })
+    .clone()
 }
 
 /// Whether bubblewrap can be used: on `PATH`, and not turned off with

@@ -252,12 +252,20 @@ impl Engine {
             "workflow.annotations.json",
             serde_json::to_string(&meta.annotations).unwrap_or_default(),
         );
-        let mut params = serde_json::Map::new();
         for p in self.global_parameters() {
             v.set(format!("workflow.parameters.{}", p.0), p.1.as_str());
-            params.insert(p.0.clone(), Json::String(p.1.clone()));
         }
-        v.set("workflow.parameters.json", go_json(&Json::Object(params)));
+        // Upstream's `workflow.parameters` and `.json`: the spec's argument
+        // parameters as JSON (an array of {name, value, ...}).
+        let declared = self
+            .spec
+            .arguments
+            .as_ref()
+            .map(|a| serde_json::to_value(&a.parameters).unwrap_or(Json::Null))
+            .unwrap_or_else(|| Json::Array(Vec::new()));
+        let all = go_json(&declared);
+        v.set("workflow.parameters", all.as_str());
+        v.set("workflow.parameters.json", all);
         if let Some(outputs) = &self.status().outputs {
             for p in &outputs.parameters {
                 if let Some(val) = &p.value {

@@ -78,11 +78,6 @@ const KNOWN_GAPS: &[(&str, &str, &str)] = &[
         "input artifact s3.key is not substituted",
     ),
     (
-        "conditionals.yaml",
-        "workflow.parameters.json",
-        "upstream's workflow.parameters.json is a JSON array of {name, value}; the engine gives an object",
-    ),
-    (
         "variables-showcase.yaml",
         "steps.name",
         "upstream's local-params pass sets steps.name to the calling step's name",

@@ -551,3 +551,36 @@ fn wait_for(cond: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn script_file_is_executable_for_sh_c() {
+    let pod = Pod::new(local_repo_template(json!({
+        "script": { "image": "x", "command": ["sh", "-c"], "source": "echo from the script file\n" }
+    })));
+    let init = pod.init();
+    assert!(init.status.success(), "init: {}", stderr(&init));
+    let script = pod.path("var-run/staging/script");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&script)
+            .expect("script")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o755, "the script file is executable, as upstream's");
+    }
+    // `command: [sh, -c]` with the file as the argument runs the file itself.
+    let wait = pod.wait();
+    let main = finish(
+        pod.emissary("main", &["sh", "-c", &script.display().to_string()]),
+        Duration::from_secs(10),
+    );
+    assert!(main.status.success(), "main: {}", stderr(&main));
+    assert_eq!(
+        String::from_utf8_lossy(&main.stdout),
+        "from the script file\n"
+    );
+    let wait = finish(wait, Duration::from_secs(20));
+    assert!(wait.status.success(), "wait: {}", stderr(&wait));
+    assert_eq!(pod.result()["outputs"]["result"], "from the script file");
+}
