@@ -244,14 +244,12 @@ impl Engine {
         for (k, val) in &meta.annotations {
             v.set(format!("workflow.annotations.{k}"), val.as_str());
         }
-        v.set(
-            "workflow.labels.json",
-            serde_json::to_string(&meta.labels).unwrap_or_default(),
-        );
-        v.set(
-            "workflow.annotations.json",
-            serde_json::to_string(&meta.annotations).unwrap_or_default(),
-        );
+        let labels = serde_json::to_string(&meta.labels).unwrap_or_default();
+        v.set("workflow.labels", labels.as_str());
+        v.set("workflow.labels.json", labels);
+        let annotations = serde_json::to_string(&meta.annotations).unwrap_or_default();
+        v.set("workflow.annotations", annotations.as_str());
+        v.set("workflow.annotations.json", annotations);
         for p in self.global_parameters() {
             v.set(format!("workflow.parameters.{}", p.0), p.1.as_str());
         }
@@ -885,9 +883,30 @@ impl Engine {
             return;
         };
         let mut vars = self.template_vars(inputs);
-        vars.set("node.name", node.name.as_str());
+        self.set_node_context(&mut vars, id, &node.name);
         if let Some(r) = retries {
             vars.set("retries", r.to_string());
+            let previous = (r > 0)
+                .then(|| self.idx.parent.get(id))
+                .flatten()
+                .and_then(|retry| self.node(retry))
+                .and_then(|retry| retry.children.get(r - 1))
+                .and_then(|c| self.node(c));
+            set_last_retry(&mut vars, previous, "0");
+        }
+        // A template's own output paths: `{{outputs.parameters.<p>.path}}`
+        // and `{{outputs.artifacts.<a>.path}}`.
+        if let Some(outputs) = &template.outputs {
+            for p in &outputs.parameters {
+                if let Some(path) = p.value_from.as_ref().and_then(|f| f.path.as_deref()) {
+                    vars.set(format!("outputs.parameters.{}.path", p.name), path);
+                }
+            }
+            for a in &outputs.artifacts {
+                if let Some(path) = a.path.as_deref() {
+                    vars.set(format!("outputs.artifacts.{}.path", a.name), path);
+                }
+            }
         }
         let mut json = serde_json::to_value(&**template).unwrap_or(Json::Null);
         if let Some(o) = json.as_object_mut() {
@@ -900,7 +919,18 @@ impl Engine {
             .and_then(|json| {
                 let mut t: Template =
                     serde_json::from_value(json.take()).map_err(|e| e.to_string())?;
-                t.inputs = Some(inputs.clone()).filter(|i| *i != Inputs::default());
+                // Input artifacts' locations (`git.revision:
+                // "{{inputs.parameters.rev}}"`) resolve like the rest.
+                let mut inputs = inputs.clone();
+                if !inputs.artifacts.is_empty() {
+                    let mut artifacts =
+                        serde_json::to_value(&inputs.artifacts).map_err(|e| e.to_string())?;
+                    vars.substitute_json(&mut artifacts, true)
+                        .map_err(|e| format!("inputs.artifacts: {e}"))?;
+                    inputs.artifacts =
+                        serde_json::from_value(artifacts).map_err(|e| e.to_string())?;
+                }
+                t.inputs = Some(inputs).filter(|i| *i != Inputs::default());
                 Ok(t)
             })
             .and_then(|t| self.build(id, &node, &t, exit_handler).map(|b| (t, b)));
@@ -1122,6 +1152,7 @@ impl Engine {
         let Some(node) = node else {
             return v;
         };
+        self.set_node_context(&mut v, id, &node.name);
         for (i, group) in template.steps.iter().enumerate() {
             for step in group.iter() {
                 let name = format!("{}[{i}].{}", node.name, step.name);
@@ -1174,6 +1205,56 @@ impl Engine {
             }
         }
         v
+    }
+
+    /// Upstream's node-context variables of a template body: `node.name`,
+    /// and `steps.name` or `tasks.name`, the name of the step or task that
+    /// called it (empty for the entrypoint, which upstream runs as a
+    /// nameless step).
+    fn set_node_context(&self, v: &mut Vars, id: &str, node_name: &str) {
+        v.set("node.name", node_name);
+        // A retry attempt is called by its Retry node's step or task.
+        let mut at = id;
+        let mut parent = self.idx.parent.get(at);
+        if let Some(p) = parent
+            && self.node(p).and_then(|n| n.r#type.as_deref()) == Some(nt::RETRY)
+        {
+            at = p;
+            parent = self.idx.parent.get(at);
+        }
+        let Some(parent) = parent else {
+            if at == self.id_of(self.wf_name()) {
+                v.set("steps.name", "");
+            }
+            return;
+        };
+        let (Some(parent_node), Some(node)) = (self.node(parent), self.node(at)) else {
+            return;
+        };
+        let (kind, prefix) = match parent_node.r#type.as_deref() {
+            Some(nt::STEP_GROUP) => ("steps.name", parent_node.name.as_str()),
+            Some(nt::DAG) => ("tasks.name", parent_node.name.as_str()),
+            Some(nt::TASK_GROUP) => {
+                // A loop item: `<dag>.<task>(i:item)`, the group named `<dag>.<task>`.
+                let Some(dag) = parent_node
+                    .boundary_id
+                    .as_deref()
+                    .and_then(|b| self.node(b))
+                else {
+                    return;
+                };
+                ("tasks.name", dag.name.as_str())
+            }
+            _ => return,
+        };
+        if let Some(rest) = node
+            .name
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            let call = rest.split('(').next().unwrap_or(rest);
+            v.set(kind, call);
+        }
     }
 
     /// The items of a loop.
@@ -2016,25 +2097,7 @@ fn advance_retry(e: &mut Engine, id: &str) {
     }
     if let Some(expression) = &strategy.expression {
         let mut vars = e.template_vars(&node.inputs.clone().unwrap_or_default());
-        let code = last
-            .outputs
-            .as_ref()
-            .and_then(|o| o.exit_code.clone())
-            .unwrap_or_else(|| "-1".into());
-        vars.set("lastRetry.exitCode", code);
-        vars.set("lastRetry.status", last_phase.as_str());
-        vars.set("lastRetry.message", last_message.as_str());
-        let duration = match (&last.started_at, &last.finished_at) {
-            (Some(s), Some(f)) => match (
-                DateTime::parse_from_rfc3339(s),
-                DateTime::parse_from_rfc3339(f),
-            ) {
-                (Ok(s), Ok(f)) => (f - s).num_seconds().to_string(),
-                _ => "0".into(),
-            },
-            _ => "0".into(),
-        };
-        vars.set("lastRetry.duration", duration);
+        set_last_retry(&mut vars, Some(&last), "-1");
         match vars.eval(expression) {
             Ok(Value::Bool(true)) => {}
             Ok(_) => {
@@ -2483,6 +2546,40 @@ fn names_unrun_output(text: &str, vars: &Vars) -> bool {
                 Some(phase::SKIPPED | phase::OMITTED)
             )
     })
+}
+
+/// `lastRetry.*`: the previous attempt's exit code, phase, duration in
+/// seconds and message; on the first attempt (`last` is None) "0", "", "0"
+/// and "", as upstream's defaults. `missing_code` stands for an attempt
+/// that reported no exit code.
+fn set_last_retry(vars: &mut Vars, last: Option<&NodeStatus>, missing_code: &str) {
+    let Some(last) = last else {
+        vars.set("lastRetry.exitCode", "0");
+        vars.set("lastRetry.status", "");
+        vars.set("lastRetry.duration", "0");
+        vars.set("lastRetry.message", "");
+        return;
+    };
+    let code = last
+        .outputs
+        .as_ref()
+        .and_then(|o| o.exit_code.clone())
+        .unwrap_or_else(|| missing_code.to_owned());
+    vars.set("lastRetry.exitCode", code);
+    vars.set("lastRetry.status", last.phase.clone().unwrap_or_default());
+    vars.set(
+        "lastRetry.message",
+        last.message.clone().unwrap_or_default(),
+    );
+    let seconds = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    };
+    let duration = match (seconds(&last.started_at), seconds(&last.finished_at)) {
+        (Some(s), Some(f)) => (f - s).num_seconds().to_string(),
+        _ => "0".into(),
+    };
+    vars.set("lastRetry.duration", duration);
 }
 
 /// A task that will not run: a Skipped-type node ending in `end_phase`.

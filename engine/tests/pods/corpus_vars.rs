@@ -41,48 +41,7 @@ const ALLOWED: &[(&str, &str, &str)] = &[];
 
 /// Variables upstream resolves and the engine does not yet: (file, variable,
 /// why). Each is asserted to still fail, so fixing one forces its removal.
-const KNOWN_GAPS: &[(&str, &str, &str)] = &[
-    (
-        "artifact-path-placeholders.yaml",
-        "outputs.artifacts.text.path",
-        "upstream substitutes a template's own outputs.artifacts.<a>.path in the pod",
-    ),
-    (
-        "artifact-path-placeholders.yaml",
-        "outputs.parameters.actual-lines-count.path",
-        "upstream substitutes a template's own outputs.parameters.<p>.path (valueFrom.path) in the pod",
-    ),
-    (
-        "ci-workflowtemplate.yaml",
-        "workflow.parameters.branch",
-        "input artifact s3.key is not substituted (upstream substitutes inputs.artifacts locations)",
-    ),
-    (
-        "ci.yaml",
-        "inputs.parameters.revision",
-        "input artifact git.revision is not substituted",
-    ),
-    (
-        "influxdb-ci.yaml",
-        "workflow.parameters.repo",
-        "input artifact git.repo is not substituted",
-    ),
-    (
-        "influxdb-ci.yaml",
-        "workflow.parameters.revision",
-        "input artifact git.revision is not substituted",
-    ),
-    (
-        "map-reduce.yaml",
-        "workflow.name",
-        "input artifact s3.key is not substituted",
-    ),
-    (
-        "variables-showcase.yaml",
-        "steps.name",
-        "upstream's local-params pass sets steps.name to the calling step's name",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str, &str)] = &[];
 
 /// Shapes no run resolves, because every workflow using them needs
 /// something the engine does not run: (shape, why). Each is asserted to be
@@ -97,32 +56,14 @@ const UNRUN_SHAPES: &[(&str, &str)] = &[
         "only in template metrics (stripped: the engine emits no metrics)",
     ),
     ("exitCode", SHOWCASE),
-    ("inputs.parameters", SHOWCASE),
-    ("lastRetry.duration", SHOWCASE),
-    ("lastRetry.exitCode", SHOWCASE),
-    ("lastRetry.message", SHOWCASE),
-    ("lastRetry.status", SHOWCASE),
     ("outputs.parameters.<p>", SHOWCASE),
     ("outputs.result", SHOWCASE),
     ("resourcesDuration.cpu", SHOWCASE),
     ("resourcesDuration.memory", SHOWCASE),
-    ("steps.<name>.finishedAt", SHOWCASE),
-    ("steps.<name>.hostNodeName", SHOWCASE),
-    ("steps.<name>.id", SHOWCASE),
-    ("steps.<name>.startedAt", SHOWCASE),
-    ("tasks.<name>.exitCode", SHOWCASE),
-    ("tasks.<name>.finishedAt", SHOWCASE),
-    ("tasks.<name>.hostNodeName", SHOWCASE),
-    ("tasks.<name>.id", SHOWCASE),
-    ("tasks.<name>.outputs.artifacts.<a>", SHOWCASE),
-    ("tasks.<name>.startedAt", SHOWCASE),
-    ("tasks.<name>.status", SHOWCASE),
-    ("tasks.name", SHOWCASE),
 ];
 
 /// Why a shape only variables-showcase.yaml uses is unrun.
-const SHOWCASE: &str =
-    "only in variables-showcase.yaml (or its metrics), whose run stops at the steps.name gap";
+const SHOWCASE: &str = "only in variables-showcase.yaml's template metrics (stripped)";
 
 /// Fields removed from templates and the spec before a run: the engine
 /// does not run them yet ("not supported yet"), they need a cluster
