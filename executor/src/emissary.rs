@@ -265,6 +265,45 @@ async fn tee<R, W>(
     let _ = combined.lock().await.flush().await;
 }
 
+/// In a containerSet, the outputs may be written by any member into a
+/// shared volume (upstream's workspace pattern), so the container that
+/// stages them first waits for every other member to exit, except those
+/// that (transitively) depend on it and so cannot start before it ends.
+/// A signal to this container stops the wait.
+fn wait_for_set_members(ctx: &Context, container: &str) {
+    let Some(set) = &ctx.template.container_set else {
+        return;
+    };
+    let name_of = |c: &sluice_api::types::ContainerNode| {
+        c.container.str_field("name").unwrap_or_default().to_owned()
+    };
+    let mut after_me: std::collections::BTreeSet<String> = [container.to_owned()].into();
+    loop {
+        let before = after_me.len();
+        for member in &set.containers {
+            if member.dependencies.iter().any(|d| after_me.contains(d)) {
+                after_me.insert(name_of(member));
+            }
+        }
+        if after_me.len() == before {
+            break;
+        }
+    }
+    let ctr = ctx.var_run.join("ctr");
+    let signal = ctr.join(container).join("signal");
+    for member in set.containers.iter().map(name_of) {
+        if after_me.contains(&member) {
+            continue;
+        }
+        while !ctr.join(&member).join("exitcode").exists() {
+            if signal.exists() {
+                return;
+            }
+            std::thread::sleep(SIGNAL_POLL);
+        }
+    }
+}
+
 /// Stages the template's output parameters and artifacts into the shared
 /// volume; what cannot be staged is written to `outputs/errors/`.
 fn stage_outputs(container: &str) {
@@ -281,6 +320,7 @@ fn stage_outputs(container: &str) {
     let Some(outputs) = ctx.template.outputs.as_ref() else {
         return;
     };
+    wait_for_set_members(&ctx, container);
     let errors = ctx.shared(p::OUTPUT_ERRORS_DIR);
     let report = |kind: &str, name: &str, message: String| {
         let _ = std::fs::create_dir_all(&errors);

@@ -431,6 +431,42 @@ fn container_set_members_wait_for_their_dependencies() {
 }
 
 #[test]
+fn container_set_outputs_wait_for_the_other_members() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let out_arg = out.display().to_string();
+    let mut pod = Pod::new(local_repo_template(json!({
+        "containerSet": { "containers": [
+            { "name": "a", "image": "x" },
+            { "name": "main", "image": "x" },
+            { "name": "after", "image": "x", "dependencies": ["main"] },
+        ] },
+        "outputs": { "parameters": [
+            { "name": "out", "valueFrom": { "path": out_arg } },
+        ] },
+    })));
+    pod.main = vec!["a", "main", "after"];
+    let ctr = pod.path("var-run/ctr");
+    // `main` ends at once, but stages the outputs only after `a` (not
+    // `after`, which waits for `main`).
+    let main = pod.emissary("main", &["true"]);
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        !ctr.join("main/exitcode").exists(),
+        "main staged its outputs before a ended"
+    );
+    let a = finish(
+        pod.emissary("a", &["sh", "-c", &format!("echo hi > {out_arg}")]),
+        Duration::from_secs(10),
+    );
+    assert!(a.status.success());
+    let main = finish(main, Duration::from_secs(10));
+    assert!(main.status.success(), "{}", stderr(&main));
+    let staged = pod.path("var-run/outputs/parameters/out");
+    assert_eq!(std::fs::read_to_string(staged).expect("staged"), "hi\n");
+}
+
+#[test]
 fn wait_stops_sidecars_after_the_main_container() {
     let mut pod = Pod::new(local_repo_template(
         json!({ "container": { "image": "x", "command": ["true"] } }),
