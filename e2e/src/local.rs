@@ -13,6 +13,7 @@
 //! from `.../deps/`). `SLUICE_BIN` overrides both.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -168,6 +169,17 @@ fn stale(binaries: &[PathBuf]) -> bool {
     })
 }
 
+/// `("PATH", ...)`: this process's `PATH` with `dirs` put first, for
+/// [`Case::env`]. `sluice run` gives the containers it runs its own `PATH`,
+/// so programs of an image the corpus relies on (`argosay`, `cowsay`) can
+/// come from a directory of stand-ins (`e2e/bin`).
+pub fn path_with(dirs: &[PathBuf]) -> (OsString, OsString) {
+    let rest = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let all = dirs.iter().cloned().chain(std::env::split_paths(&rest));
+    let joined = std::env::join_paths(all).unwrap_or(rest);
+    ("PATH".into(), joined)
+}
+
 /// A counting semaphore: how many `sluice run`s may run at once across all
 /// the tests of a binary (they share the machine's cores).
 #[derive(Debug)]
@@ -208,6 +220,10 @@ pub struct Case {
     pub file: PathBuf,
     /// Extra `sluice run` arguments (`-p`, `--template-dir`...).
     pub args: Vec<String>,
+    /// Environment variables set for `sluice run` (and so for the
+    /// containers it runs, which inherit its `PATH`), e.g. from
+    /// [`path_with`].
+    pub env: Vec<(OsString, OsString)>,
     pub timeout: Duration,
 }
 
@@ -259,6 +275,7 @@ pub fn run_case(binary: &Path, case: &Case) -> Result<Outcome, LocalError> {
         .arg(&case.file)
         .args(&case.args)
         .args(["--output", "json"])
+        .envs(case.env.iter().map(|(k, v)| (k, v)))
         .env("SLUICE_STATE_DIR", state.path().join("state"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -556,6 +573,18 @@ mod tests {
         assert!(CorpusTable::parse("# floor: 1\na.yaml\tPending\n").is_err());
         assert!(CorpusTable::parse("# floor: 1\na.yaml\tskip:\n").is_err());
         assert!(CorpusTable::parse("# floor: 1\na.yaml\tFailed\na.yaml\tFailed\n").is_err());
+    }
+
+    #[test]
+    fn path_with_puts_dirs_first() {
+        let (name, value) = path_with(&[PathBuf::from("/a/bin"), PathBuf::from("/b")]);
+        assert_eq!(name, "PATH");
+        let dirs: Vec<PathBuf> = std::env::split_paths(&value).collect();
+        assert_eq!(dirs[..2], [PathBuf::from("/a/bin"), PathBuf::from("/b")]);
+        if let Some(host) = std::env::var_os("PATH") {
+            let host: Vec<PathBuf> = std::env::split_paths(&host).collect();
+            assert_eq!(dirs[2..], host[..]);
+        }
     }
 
     fn exit(code: i32) -> ExitStatus {

@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use sluice_e2e::local::{
     Case, CorpusTable, EXPECTED_PHASE, Ending, Expectation, LocalError, NO_TEST, Outcome, RUN_ARGS,
-    Slots, manifest_files, run_all, sluice_binary, workflow_meta, workspace_root,
+    Slots, manifest_files, path_with, run_all, sluice_binary, workflow_meta, workspace_root,
 };
+
+#[path = "local/verbs.rs"]
+mod verbs;
 
 /// Runs at once, across both tests.
 static SLOTS: Slots = Slots::new(2);
@@ -95,6 +98,7 @@ fn examples_reach_their_expected_phase() {
             name,
             file,
             args,
+            env: Vec::new(),
             timeout: EXAMPLE_TIMEOUT,
         });
         expected.push(phase);
@@ -188,7 +192,14 @@ fn corpus_runs_as_the_table_expects() {
     );
 
     // Upstream's e2e setup installs these templates and this ConfigMap.
+    // Many examples give the argosay images only `args`: the configuration
+    // names those images' commands, and e2e/bin (first on the PATH `sluice
+    // run` gives the containers) holds Sluice's own `argosay` and `cowsay`.
+    let e2e_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared_env = vec![path_with(&[e2e_dir.join("bin")])];
     let shared_args = vec![
+        "--config".to_owned(),
+        e2e_dir.join("argosay-config.yaml").display().to_string(),
         "--template-dir".to_owned(),
         corpus.join("workflow-template").display().to_string(),
         "--template-dir".to_owned(),
@@ -211,6 +222,7 @@ fn corpus_runs_as_the_table_expects() {
                 name: name.clone(),
                 file: corpus.join(name),
                 args: shared_args.clone(),
+                env: shared_env.clone(),
                 timeout: CORPUS_TIMEOUT,
             }),
         }
