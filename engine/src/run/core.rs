@@ -6,7 +6,7 @@
 //! children (done, exit handlers included), so a group of 100,000 pods
 //! notices its end in one step, not by scanning its children each time.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sluice_api::types::{NodeStatus, Outputs, Template, Workflow, WorkflowSpec, WorkflowStatus};
@@ -40,6 +40,12 @@ pub(crate) struct Engine {
     pub(crate) pod_wf: Option<std::rc::Rc<Workflow>>,
     /// Workflow variables for this step.
     pub(crate) wf_vars_cache: std::cell::RefCell<Option<std::rc::Rc<super::vars::Vars>>>,
+    /// Templates resolved by scope and name (templates do not change).
+    pub(crate) resolved_templates:
+        std::cell::RefCell<HashMap<(String, String), std::rc::Rc<Template>>>,
+    /// Whether a template (by address, kept alive here) has tags to
+    /// substitute in its pods.
+    pub(crate) tagged_templates: HashMap<usize, (std::rc::Rc<Template>, bool)>,
 }
 
 /// What the engine derives from the status (rebuilt by [`Engine::new`]).
@@ -62,8 +68,12 @@ pub(crate) struct Index {
     pub(crate) killed: HashMap<String, String>,
     /// The templates of nodes, as resolved when they were created.
     pub(crate) templates: HashMap<String, std::rc::Rc<Template>>,
-    /// Pod nodes whose pods exist and are not done.
-    pub(crate) live_pods: BTreeMap<String, String>,
+    /// Pod nodes whose pods exist and are not done (pod names by node id;
+    /// hashed: one lookup per pod event, sorted only when all are signalled).
+    pub(crate) live_pods: HashMap<String, String>,
+    /// Daemoned pod nodes (their pods may still be live), so a boundary
+    /// that ends finds its daemons without scanning every live pod.
+    pub(crate) daemons: BTreeSet<String>,
     /// Groups waiting for a slot under `spec.parallelism`.
     pub(crate) waiting_for_slot: VecDeque<String>,
     pub(crate) pods_total: usize,
@@ -72,6 +82,19 @@ pub(crate) struct Index {
     pub(crate) timers: BTreeMap<DateTime<Utc>, Vec<String>>,
     /// Exit-handler (and hook) nodes, which do not stop a shutdown.
     pub(crate) exit_nodes: HashSet<String>,
+}
+
+impl Index {
+    /// The live pods, by node id.
+    pub(crate) fn live_pods_sorted(&self) -> Vec<(String, String)> {
+        let mut live: Vec<(String, String)> = self
+            .live_pods
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        live.sort_unstable();
+        live
+    }
 }
 
 impl Engine {
@@ -94,6 +117,8 @@ impl Engine {
             requeue: None,
             pod_wf: None,
             wf_vars_cache: Default::default(),
+            resolved_templates: Default::default(),
+            tagged_templates: HashMap::new(),
         };
         engine.rebuild();
         engine
@@ -200,6 +225,9 @@ impl Engine {
                     // being created).
                     idx.live_pods.insert(id.clone(), self.pod_name_of(node));
                 }
+                if node.daemoned == Some(true) {
+                    idx.daemons.insert(id.clone());
+                }
             } else if !done {
                 queue.push((id.clone(), None));
             }
@@ -240,12 +268,17 @@ impl Engine {
         if !phase::is_done(node.phase.as_deref().unwrap_or_default()) {
             return false;
         }
-        let exit_prefix = format!("{}.onExit", node.name);
-        let hook_prefix = format!("{}.hooks.", node.name);
+        if node.children.is_empty() {
+            return true;
+        }
+        // Children named `<node>.onExit` or `<node>.hooks.*` (compared in
+        // place: a group may have 100,000 children).
+        let is_handler = |name: &str| {
+            name.strip_prefix(node.name.as_str())
+                .is_some_and(|rest| rest == ".onExit" || rest.starts_with(".hooks."))
+        };
         node.children.iter().all(|c| match self.node(c) {
-            Some(child) if child.name == exit_prefix || child.name.starts_with(&hook_prefix) => {
-                self.is_settled(c)
-            }
+            Some(child) if is_handler(&child.name) => self.is_settled(c),
             _ => true,
         })
     }
@@ -463,12 +496,7 @@ impl Engine {
             return;
         };
         let terminate = self.spec.shutdown.as_deref() == Some("Terminate");
-        let live: Vec<(String, String)> = self
-            .idx
-            .live_pods
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let live = self.idx.live_pods_sorted();
         for (id, pod_name) in live {
             if self.idx.exit_nodes.contains(&id) && !terminate {
                 continue;
@@ -568,6 +596,7 @@ impl Engine {
             if let Some(node) = self.node_mut(id) {
                 node.daemoned = Some(true);
             }
+            self.idx.daemons.insert(id.to_owned());
             self.finish(id, phase::SUCCEEDED, None);
             return;
         }
@@ -636,8 +665,9 @@ impl Engine {
             return;
         }
         let finished = pod.finished_at.unwrap_or(self.now);
-        let result = self.idx.results.get(id).cloned();
-        let complete = result.as_ref().is_some_and(|r| r.complete);
+        let result = self.idx.results.get(id);
+        let complete = result.is_some_and(|r| r.complete);
+        let has_result = result.is_some();
         let waited_long =
             self.now >= finished + chrono::Duration::seconds(RESULT_GRACE_SECONDS as i64);
         // Sidecars are stopped by `wait`: their exit codes say nothing.
@@ -657,16 +687,18 @@ impl Engine {
             self.requeue_at(finished + chrono::Duration::seconds(RESULT_GRACE_SECONDS as i64));
             return;
         }
-        if !complete && node_phase != phase::SUCCEEDED && !waited_long && result.is_some() {
+        if !complete && node_phase != phase::SUCCEEDED && !waited_long && has_result {
             // A failed pod whose executor is still reporting: wait for it.
             self.requeue_at(finished + chrono::Duration::seconds(RESULT_GRACE_SECONDS as i64));
             return;
         }
+        let result = self.idx.results.get(id);
+        let mut outputs = result.and_then(|r| r.outputs.clone());
+        let failure = result.and_then(|r| r.failure.clone());
         self.status_mut()
             .task_results_completion_status
             .insert(id.to_owned(), complete);
-        let mut outputs = result.as_ref().and_then(|r| r.outputs.clone());
-        if let Some(failure) = result.as_ref().and_then(|r| r.failure.clone())
+        if let Some(failure) = failure
             && node_phase == phase::SUCCEEDED
         {
             node_phase = phase::FAILED;
@@ -861,12 +893,7 @@ impl Engine {
         status.finished_at = Some(now);
         status.message = message;
         // Stop what still runs (daemons, sidecars of abandoned nodes).
-        let live: Vec<(String, String)> = self
-            .idx
-            .live_pods
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let live = self.idx.live_pods_sorted();
         for (id, pod_name) in live {
             if self
                 .idx

@@ -448,8 +448,16 @@ impl Engine {
         if name.is_empty() {
             return Err(format!("{}: names no template", call.name));
         }
-        let found = self.find_template(scope, &name)?;
-        Ok((Rc::new(self.with_defaults(found)?), scope.to_owned(), None))
+        // Templates do not change while the workflow runs: resolved (and
+        // merged with `templateDefaults`) once per scope and name.
+        let key = (scope.to_owned(), name);
+        if let Some(t) = self.resolved_templates.borrow().get(&key) {
+            return Ok((t.clone(), key.0, None));
+        }
+        let found = self.find_template(scope, &key.1)?;
+        let t = Rc::new(self.with_defaults(found)?);
+        self.resolved_templates.borrow_mut().insert(key, t.clone());
+        Ok((t, scope.to_owned(), None))
     }
 
     fn find_template(&self, scope: &str, name: &str) -> Result<&Template, String> {
@@ -547,7 +555,7 @@ impl Engine {
         if let Some((field, what)) = unsupported_spec(&self.spec) {
             return Err(format!("{field}: not supported yet: {what}"));
         }
-        let vars = (*self.wf_vars()).clone();
+        let vars = Vars::over(self.wf_vars());
         let call = Call {
             name: name.clone(),
             template: Some(entry),
@@ -807,7 +815,7 @@ impl Engine {
 
     /// Variables inside a template: its inputs and the workflow's.
     fn template_vars(&self, inputs: &Inputs) -> Vars {
-        let mut v = (*self.wf_vars()).clone();
+        let mut v = Vars::over(self.wf_vars());
         let mut list = Vec::new();
         for p in &inputs.parameters {
             let text = p.value.as_ref().map(|v| v.as_text()).unwrap_or_default();
@@ -908,17 +916,19 @@ impl Engine {
                 }
             }
         }
-        let mut json = serde_json::to_value(&**template).unwrap_or(Json::Null);
-        if let Some(o) = json.as_object_mut() {
-            o.remove("inputs");
-        }
-        let mut substituted = vars.substitute_json(&mut json, true).map(|_| json);
-        let built = substituted
-            .as_mut()
-            .map_err(|e| e.clone())
-            .and_then(|json| {
-                let mut t: Template =
-                    serde_json::from_value(json.take()).map_err(|e| e.to_string())?;
+        let resolved = if self.has_tags(template) {
+            let mut json = serde_json::to_value(&**template).unwrap_or(Json::Null);
+            if let Some(o) = json.as_object_mut() {
+                o.remove("inputs");
+            }
+            vars.substitute_json(&mut json, true)
+                .and_then(|_| serde_json::from_value::<Template>(json).map_err(|e| e.to_string()))
+        } else {
+            // Nothing to substitute (inputs aside, which are replaced).
+            Ok((**template).clone())
+        };
+        let built = resolved
+            .and_then(|mut t| {
                 // Input artifacts' locations (`git.revision:
                 // "{{inputs.parameters.rev}}"`) resolve like the rest.
                 let mut inputs = inputs.clone();
@@ -965,6 +975,23 @@ impl Engine {
             pod: Box::new(pod),
             template_config_map: cm.map(Box::new),
         });
+    }
+
+    /// Whether a template (its inputs aside) has a `{{` anywhere: only
+    /// then does a pod's template need substituting. Known per template.
+    fn has_tags(&mut self, template: &Rc<Template>) -> bool {
+        let key = Rc::as_ptr(template) as usize;
+        if let Some((_, tags)) = self.tagged_templates.get(&key) {
+            return *tags;
+        }
+        let mut json = serde_json::to_value(&**template).unwrap_or(Json::Null);
+        if let Some(o) = json.as_object_mut() {
+            o.remove("inputs");
+        }
+        let tags = json_has_tags(&json);
+        // The Rc is kept so that its address names this template only.
+        self.tagged_templates.insert(key, (template.clone(), tags));
+        tags
     }
 
     #[allow(clippy::type_complexity)]
@@ -1620,6 +1647,36 @@ pub(crate) fn advance(e: &mut Engine, id: &str, child: Option<&str>) {
 /// The call (step or task definition) that made a node, found through its
 /// group or DAG.
 fn call_of(e: &Engine, parent: &str, child: &str) -> Option<Call> {
+    with_call(
+        e,
+        parent,
+        child,
+        |s| Some(Call::from(s)),
+        |t| Some(Call::from(t)),
+    )
+}
+
+/// Whether the call that made a node has an exit handler or hooks (found
+/// without copying the call: this runs for every child that finishes).
+fn has_handlers(e: &Engine, parent: &str, child: &str) -> bool {
+    with_call(
+        e,
+        parent,
+        child,
+        |s| Some(s.on_exit.is_some() || !s.hooks.is_empty()),
+        |t| Some(t.on_exit.is_some() || !t.hooks.is_empty()),
+    )
+    .unwrap_or(false)
+}
+
+/// Applies `step` or `task` to the definition that made `child`.
+fn with_call<R>(
+    e: &Engine,
+    parent: &str,
+    child: &str,
+    step: impl FnOnce(&WorkflowStep) -> Option<R>,
+    task: impl FnOnce(&DAGTask) -> Option<R>,
+) -> Option<R> {
     let parent_node = e.node(parent)?;
     let child_node = e.node(child)?;
     match parent_node.r#type.as_deref()? {
@@ -1636,7 +1693,7 @@ fn call_of(e: &Engine, parent: &str, child: &str) -> Option<Call> {
                 .get(index)?
                 .iter()
                 .find(|s| s.name == step_name)
-                .map(Call::from)
+                .and_then(step)
         }
         nt::DAG | nt::TASK_GROUP => {
             let dag_id = if parent_node.r#type.as_deref() == Some(nt::DAG) {
@@ -1653,9 +1710,21 @@ fn call_of(e: &Engine, parent: &str, child: &str) -> Option<Call> {
                 .tasks
                 .iter()
                 .find(|t| t.name == task_name)
-                .map(Call::from)
+                .and_then(task)
         }
         _ => None,
+    }
+}
+
+/// Whether a string (or an object key) of a JSON value holds `{{`.
+fn json_has_tags(value: &Json) -> bool {
+    match value {
+        Json::String(s) => s.contains("{{"),
+        Json::Array(items) => items.iter().any(json_has_tags),
+        Json::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| k.contains("{{") || json_has_tags(v)),
+        _ => false,
     }
 }
 
@@ -1666,6 +1735,9 @@ fn group_index(name: &str) -> Option<usize> {
 
 /// Starts a done child's `onExit` and its hooks whose expressions hold.
 pub(crate) fn start_exit_and_hooks(e: &mut Engine, parent: &str, child: &str) {
+    if !has_handlers(e, parent, child) {
+        return;
+    }
     let Some(call) = call_of(e, parent, child) else {
         return;
     };
@@ -1950,7 +2022,7 @@ fn advance_group(e: &mut Engine, gid: &str) {
         let template = e.template_of(&boundary);
         let vars = match &template {
             Some(t) => e.scope_vars(&boundary, t),
-            None => (*e.wf_vars()).clone(),
+            None => Vars::over(e.wf_vars()),
         };
         loop {
             let created = e.node(gid).map_or(0, |n| n.children.len());
@@ -2793,8 +2865,9 @@ pub(crate) fn promote_globals(e: &mut Engine, id: &str) {
 fn complete_boundary(e: &mut Engine, id: &str) {
     let daemons: Vec<(String, String)> = e
         .idx
-        .live_pods
+        .daemons
         .iter()
+        .filter_map(|pid| Some((pid, e.idx.live_pods.get(pid)?)))
         .filter(|(pid, _)| {
             e.node(pid)
                 .is_some_and(|n| n.daemoned == Some(true) && n.boundary_id.as_deref() == Some(id))
@@ -2831,7 +2904,7 @@ pub(crate) fn start_workflow_exit(e: &mut Engine, name: &str) -> Result<bool, St
         (_, Some(h)) => hook_call("onExit", h),
         _ => return Ok(false),
     };
-    let vars = (*e.wf_vars()).clone();
+    let vars = Vars::over(e.wf_vars());
     let mut resolved = call.clone();
     let mut args = serde_json::to_value(&resolved.arguments).unwrap_or(Json::Null);
     vars.substitute_json(&mut args, false)?;

@@ -6,6 +6,7 @@
 //! keeping its JSON shape), and it is also the expr-lang scope of `{{= }}`.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
@@ -38,9 +39,12 @@ pub(crate) const LOCATION_FIELDS: [&str; 11] = [
     "local",
 ];
 
-/// One substitution scope.
+/// One substitution scope: its own variables over a shared, immutable
+/// base (the workflow's variables), so that a scope per pod or per loop
+/// item costs what it adds, not a copy of every workflow variable.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Vars {
+    base: Option<Rc<Vars>>,
     map: BTreeMap<String, Value>,
     now: Option<DateTime<Utc>>,
 }
@@ -48,8 +52,18 @@ pub(crate) struct Vars {
 impl Vars {
     pub(crate) fn new(now: DateTime<Utc>) -> Vars {
         Vars {
+            base: None,
             map: BTreeMap::new(),
             now: Some(now),
+        }
+    }
+
+    /// An empty scope over `base`: `base`'s variables, until set here.
+    pub(crate) fn over(base: Rc<Vars>) -> Vars {
+        Vars {
+            now: base.now,
+            base: Some(base),
+            map: BTreeMap::new(),
         }
     }
 
@@ -59,16 +73,39 @@ impl Vars {
 
     /// A variable's value as upstream's string, when it is set.
     pub(crate) fn get_text(&self, key: &str) -> Option<String> {
-        self.map.get(key).map(expr::to_template_string)
+        self.get(key).map(expr::to_template_string)
+    }
+
+    /// The value of a variable, set here or in the base.
+    fn get(&self, key: &str) -> Option<&Value> {
+        match self.map.get(key) {
+            Some(v) => Some(v),
+            None => self.base.as_ref()?.get(key),
+        }
+    }
+
+    /// Every variable (base first, then those set here, which win).
+    fn collect_into(&self, out: &mut BTreeMap<String, Value>) {
+        if let Some(base) = &self.base {
+            base.collect_into(out);
+        }
+        for (k, v) in &self.map {
+            out.insert(k.clone(), v.clone());
+        }
     }
 
     /// The expr-lang scope of these variables.
     fn scope(&self) -> FlatScope {
-        let scope: FlatScope = self
-            .map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let scope: FlatScope = if self.base.is_none() {
+            self.map
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        } else {
+            let mut all = BTreeMap::new();
+            self.collect_into(&mut all);
+            all.into_iter().collect()
+        };
         match self.now {
             Some(now) => scope.with_now(now),
             None => scope,
@@ -95,7 +132,7 @@ impl Vars {
             out.push_str(&text[last..tag.span.start]);
             last = tag.span.end;
             match tag.kind {
-                TagKind::Simple => match self.map.get(tag.body) {
+                TagKind::Simple => match self.get(tag.body) {
                     Some(value) => out.push_str(&expr::to_template_string(value)),
                     None => out.push_str(&text[tag.span.clone()]),
                 },
@@ -290,7 +327,7 @@ impl Vars {
             .strip_prefix("{{")?
             .strip_suffix("}}")?
             .trim();
-        let Value::String(json) = self.map.get(key)? else {
+        let Value::String(json) = self.get(key)? else {
             return None;
         };
         serde_json::from_str(json).ok()
