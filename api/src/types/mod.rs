@@ -12,6 +12,7 @@
 mod artifacts;
 mod container;
 mod cron;
+mod idmap;
 mod kinds;
 mod meta;
 mod object;
@@ -23,6 +24,7 @@ mod workflow;
 pub use artifacts::*;
 pub use container::*;
 pub use cron::*;
+pub use idmap::IdMap;
 pub use kinds::*;
 pub use meta::*;
 pub use object::*;

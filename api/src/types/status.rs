@@ -249,8 +249,8 @@ pub struct WorkflowStatus {
     pub finished_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub nodes: BTreeMap<String, NodeStatus>,
+    #[serde(default, skip_serializing_if = "IdMap::is_empty")]
+    pub nodes: IdMap<NodeStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offload_node_status_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -271,8 +271,8 @@ pub struct WorkflowStatus {
     pub stored_workflow_template_spec: Option<WorkflowSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synchronization: Option<SynchronizationStatus>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub task_results_completion_status: BTreeMap<String, bool>,
+    #[serde(default, skip_serializing_if = "IdMap::is_empty")]
+    pub task_results_completion_status: IdMap<bool>,
     /// Fields this version of Sluice does not know, kept as written.
     #[serde(flatten)]
     #[schemars(skip)]

@@ -1,7 +1,6 @@
 //! `status.compressedNodes`: upstream's base64(gzip(JSON of `nodes`)), used
 //! when the node map is too large to store inline.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use base64::Engine as _;
@@ -9,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
-use sluice_api::types::{NodeStatus, Workflow};
+use sluice_api::types::{IdMap, NodeStatus, Workflow};
 
 /// Node maps whose JSON is larger than this are stored compressed.
 pub const COMPRESS_THRESHOLD: usize = 256 * 1024;
@@ -18,7 +17,7 @@ pub const COMPRESS_THRESHOLD: usize = 256 * 1024;
 const MAX_EXPANDED: u64 = 512 * 1024 * 1024;
 
 /// Compresses a node map as upstream does.
-pub fn compress_nodes(nodes: &BTreeMap<String, NodeStatus>) -> String {
+pub fn compress_nodes(nodes: &IdMap<NodeStatus>) -> String {
     let json = serde_json::to_vec(nodes).unwrap_or_default();
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     // Writing to a Vec cannot fail.
@@ -28,7 +27,7 @@ pub fn compress_nodes(nodes: &BTreeMap<String, NodeStatus>) -> String {
 }
 
 /// Expands `compressedNodes`; the error says which layer is broken.
-pub fn decompress_nodes(text: &str) -> Result<BTreeMap<String, NodeStatus>, String> {
+pub fn decompress_nodes(text: &str) -> Result<IdMap<NodeStatus>, String> {
     let gz = STANDARD
         .decode(text.trim())
         .map_err(|e| format!("status.compressedNodes: not base64: {e}"))?;
@@ -69,7 +68,7 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let mut nodes = BTreeMap::new();
+        let mut nodes = IdMap::new();
         for i in 0..100 {
             nodes.insert(
                 format!("wf-{i}"),

@@ -101,10 +101,10 @@ pub(crate) fn retry(
         }
     }
     let status = e.status_mut();
-    for id in &remove {
-        status.nodes.remove(id);
-        status.task_results_completion_status.remove(id);
-    }
+    status.nodes.retain(|id, _| !remove.contains(id));
+    status
+        .task_results_completion_status
+        .retain(|id, _| !remove.contains(id));
     for n in status.nodes.values_mut() {
         n.children.retain(|c| !remove.contains(c));
         n.outbound_nodes.retain(|c| !remove.contains(c));
