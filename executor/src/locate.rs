@@ -48,13 +48,31 @@ fn s3_with_defaults(s3: &S3Artifact, repo: &S3Artifact) -> S3Artifact {
     out
 }
 
-/// An input artifact with its location complete.
+/// An input artifact with its location complete. A key-only S3 location
+/// means "this key in the default repository": with an S3 repository it
+/// takes the bucket and credentials; with the local backend's repository
+/// it becomes the local location of that key.
 pub fn input(art: &Artifact, repo: Option<&ArtifactLocation>) -> Artifact {
     let mut out = art.clone();
-    if let (Some(s3), Some(repo_s3)) = (&art.s3, repo.and_then(|r| r.s3.as_ref()))
-        && (s3.bucket.is_none() || s3.endpoint.is_none())
-    {
+    let Some(s3) = art
+        .s3
+        .as_ref()
+        .filter(|s3| s3.bucket.is_none() || s3.endpoint.is_none())
+    else {
+        return out;
+    };
+    if let Some(repo_s3) = repo.and_then(|r| r.s3.as_ref()) {
         out.s3 = Some(s3_with_defaults(s3, repo_s3));
+    } else if let (Some(key), Some(_)) = (
+        s3.key.as_deref().filter(|k| !k.is_empty()),
+        repo.and_then(|r| r.extra.get(LOCAL_LOCATION_KEY)),
+    ) && s3.bucket.is_none()
+    {
+        out.s3 = None;
+        out.extra.insert(
+            LOCAL_LOCATION_KEY.to_string(),
+            serde_json::json!({ "key": key.trim_start_matches('/') }),
+        );
     }
     out
 }
@@ -113,4 +131,42 @@ pub fn output(
 /// The file name an output artifact is stored under (as upstream).
 pub fn file_name(art: &Artifact) -> String {
     sluice_engine::repository::output_file_name(art)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(json: serde_json::Value) -> Artifact {
+        serde_json::from_value(json).expect("artifact")
+    }
+
+    #[test]
+    fn key_only_s3_is_that_key_in_the_default_repository() {
+        let art = artifact(serde_json::json!({"name": "f", "s3": {"key": "wf/file.txt"}}));
+        let s3_repo: ArtifactLocation = serde_json::from_value(serde_json::json!({
+            "s3": {"bucket": "b", "endpoint": "e:9000", "key": "prefix"}
+        }))
+        .expect("repo");
+        let located = input(&art, Some(&s3_repo));
+        let s3 = located.s3.expect("s3");
+        assert_eq!(
+            (s3.bucket.as_deref(), s3.key.as_deref()),
+            (Some("b"), Some("wf/file.txt"))
+        );
+
+        let local_repo: ArtifactLocation =
+            serde_json::from_value(serde_json::json!({"local": {"key": "prefix"}})).expect("repo");
+        let located = input(&art, Some(&local_repo));
+        assert!(located.s3.is_none());
+        assert_eq!(
+            located.extra.get(LOCAL_LOCATION_KEY),
+            Some(&serde_json::json!({"key": "wf/file.txt"}))
+        );
+        // A full S3 location stays as it is.
+        let full = artifact(serde_json::json!({
+            "name": "f", "s3": {"bucket": "x", "endpoint": "y", "key": "k"}
+        }));
+        assert_eq!(input(&full, Some(&local_repo)), full);
+    }
 }

@@ -82,7 +82,13 @@ pub async fn run(
     {
         eprintln!("sluice-executor wait: cannot report the result yet: {e:#}");
     }
-    let codes = wait_for_main_containers(ctx, watch).await;
+    let codes = tokio::select! {
+        codes = wait_for_main_containers(ctx, watch) => codes,
+        () = orphaned(ctx) => {
+            eprintln!("sluice-executor wait: the local run that started this pod is gone; giving up");
+            return 1;
+        }
+    };
     let (outputs, failures) = collect_outputs(ctx, secrets, &codes).await;
     stop_sidecars(ctx);
     let progress = std::fs::read_to_string(ctx.shared(p::PROGRESS_FILE))
@@ -101,6 +107,24 @@ pub async fn run(
     }
     i32::from(failure.is_some())
 }
+
+/// Resolves once the process that started `wait` is gone, in the local
+/// backend (which runs `wait` as its own child, outside any sandbox whose
+/// end would take it along); never in a cluster.
+async fn orphaned(ctx: &Context) {
+    if ctx.result_file.is_none() {
+        return std::future::pending().await;
+    }
+    let parent = std::os::unix::process::parent_id();
+    while std::os::unix::process::parent_id() == parent {
+        tokio::time::sleep(ORPHAN_POLL).await;
+    }
+}
+
+/// How often `wait` checks that its local run is still there.
+const ORPHAN_POLL: Duration = Duration::from_secs(1);
+/// The longest pause between two looks for the main containers' exit codes.
+const MAX_POLL: Duration = Duration::from_millis(100);
 
 /// Waits until every main container has an exit code; returns them.
 pub async fn wait_for_main_containers(
@@ -161,7 +185,7 @@ pub async fn wait_for_main_containers(
             }
         }
         tokio::time::sleep(poll).await;
-        poll = (poll * 2).min(Duration::from_millis(250));
+        poll = (poll * 2).min(MAX_POLL);
     }
 }
 

@@ -17,6 +17,13 @@ use super::tree;
 const CONTROL_POLL: Duration = Duration::from_millis(200);
 /// How often the live tree is redrawn while nothing else happens.
 const REDRAW: Duration = Duration::from_secs(1);
+/// The shortest time between two steps of the engine: what happens
+/// meanwhile (many pods ending at once) is taken in one step.
+const STEP_GAP: Duration = Duration::from_millis(20);
+/// The longest `workflow.json` lags behind the run while it goes on (every
+/// step rewrites the whole workflow: hundreds of nodes, compressed past a
+/// size); an operation, the end and an interruption save at once.
+const SAVE_GAP: Duration = Duration::from_millis(250);
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +157,10 @@ pub struct Driver {
     requeue: Vec<DateTime<Utc>>,
     reporter: Reporter,
     stopping: bool,
+    last_step: Option<Instant>,
+    /// When `workflow.json` was last written, and whether steps came since.
+    last_save: Option<Instant>,
+    unsaved: bool,
 }
 
 /// How a run ended.
@@ -181,7 +192,22 @@ impl Driver {
                 last_draw: None,
             },
             stopping: false,
+            last_step: None,
+            last_save: None,
+            unsaved: false,
         }
+    }
+
+    /// Writes `workflow.json` when steps came since the last write and
+    /// `force` or [`SAVE_GAP`] passed.
+    fn save(&mut self, force: bool) -> anyhow::Result<()> {
+        let due = force || self.last_save.is_none_or(|t| t.elapsed() >= SAVE_GAP);
+        if self.unsaved && due {
+            self.dir.save(&self.run.to_stored())?;
+            self.last_save = Some(Instant::now());
+            self.unsaved = false;
+        }
+        Ok(())
     }
 
     /// The observations of a workflow picked up from its stored state: the
@@ -268,7 +294,9 @@ impl Driver {
                 self.carry_out(action)?;
             }
         }
-        self.dir.save(&self.run.to_stored())?;
+        self.last_step = Some(Instant::now());
+        self.unsaved = true;
+        self.save(intent || self.run.is_finished())?;
         self.reporter.update(self.run.workflow(), false);
         Ok(())
     }
@@ -294,10 +322,26 @@ impl Driver {
                     self.runner.stop_all();
                 }
             }
-            // Wait until something is worth a step.
-            while observations.is_empty() {
+            // Wait until something is worth a step, and the last one is
+            // far enough behind.
+            loop {
                 let now = Instant::now();
+                let next_step = self.last_step.map_or(now, |t| t + STEP_GAP);
+                if !observations.is_empty() && now >= next_step {
+                    break;
+                }
                 let mut wake = now + CONTROL_POLL;
+                if !observations.is_empty() {
+                    wake = wake.min(next_step);
+                }
+                if self.unsaved {
+                    let at = self.last_save.map_or(now, |t| t + SAVE_GAP);
+                    if at <= now {
+                        self.save(false)?;
+                    } else {
+                        wake = wake.min(at);
+                    }
+                }
                 if let Some(at) = self.requeue.iter().min() {
                     let wait = (*at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
                     wake = wake.min(now + wait);
@@ -322,7 +366,8 @@ impl Driver {
                     _ = tokio::signal::ctrl_c() => {
                         self.runner.kill_all();
                         self.reporter.erase();
-                        self.dir.save(&self.run.to_stored())?;
+                        self.unsaved = true;
+                        self.save(true)?;
                         return Ok(Ending::Interrupted);
                     }
                 }
@@ -345,6 +390,7 @@ impl Driver {
                 }
             }
         }
+        self.save(true)?;
         // Lines still in flight from the last processes.
         let Driver {
             run,

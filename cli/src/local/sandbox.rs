@@ -137,7 +137,11 @@ fn place_executor(setup: &PodSetup, var_run: &Path) -> Result<(), String> {
     let spec = setup.pod.spec.as_ref();
     let mount_points = spec
         .into_iter()
-        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
         .flat_map(|c| c.volume_mounts.iter().flatten())
         .map(|m| resolve_dest(Path::new(&m.mount_path)));
     let hidden = ["/tmp", "/proc", "/dev", "/sys", p::LOCAL_REPOSITORY_DIR]
@@ -333,7 +337,18 @@ fn shadows_for(targets: &[PathBuf], mounts: &[Mount], writable: &[PathBuf]) -> V
     shadows
 }
 
-fn shadow_args(dir: &Path, args: &mut Vec<OsString>) {
+/// Where a shadowed directory (other than the root) keeps the host's
+/// directory, bound once, read-only; its entries point there.
+const HOST_ENTRIES: &str = ".sluice-host";
+
+/// A writable tmpfs over `dir` showing the host's entries read-only. Each
+/// entry is a symbolic link into one read-only bind of the host directory
+/// ([`HOST_ENTRIES`]): bubblewrap reads the whole mount table for every
+/// bind, so one bind instead of one per entry makes a sandbox much cheaper
+/// to set up. Entries that lead to a mount point or to a deeper shadow stay
+/// real (bound back one by one), and so do the root's, whose paths
+/// programs resolve with `realpath`.
+fn shadow_args(dir: &Path, real: &[PathBuf], args: &mut Vec<OsString>) {
     // The sandbox's root is a tmpfs already; other directories get one.
     let root = dir.parent().is_none();
     if !root {
@@ -345,22 +360,36 @@ fn shadow_args(dir: &Path, args: &mut Vec<OsString>) {
     };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
+    let mut host_bound = false;
     for entry in entries {
         if root && (entry == Path::new("/proc") || entry == Path::new("/dev")) {
             continue;
         }
-        match std::fs::read_link(&entry) {
-            Ok(target) => {
-                args.push("--symlink".into());
-                args.push(target.into());
-                args.push(entry.into());
-            }
-            Err(_) => {
-                args.push("--ro-bind-try".into());
-                args.push(entry.clone().into());
-                args.push(entry.into());
-            }
+        if let Ok(target) = std::fs::read_link(&entry) {
+            args.push("--symlink".into());
+            args.push(target.into());
+            args.push(entry.into());
+            continue;
         }
+        let leads_on = real.iter().any(|r| r.starts_with(&entry));
+        if root || leads_on {
+            args.push("--ro-bind-try".into());
+            args.push(entry.clone().into());
+            args.push(entry.into());
+            continue;
+        }
+        if !host_bound {
+            args.push("--ro-bind".into());
+            args.push(dir.into());
+            args.push(dir.join(HOST_ENTRIES).into());
+            host_bound = true;
+        }
+        let Some(name) = entry.file_name() else {
+            continue;
+        };
+        args.push("--symlink".into());
+        args.push(Path::new(HOST_ENTRIES).join(name).into());
+        args.push(entry.into());
     }
 }
 
@@ -397,19 +426,26 @@ fn bwrap_args(
     .iter()
     .map(OsString::from)
     .collect();
+    // Paths that must stay real directories inside a shadow.
+    let real: Vec<PathBuf> = shadows
+        .iter()
+        .chain(all.iter().map(|m| &m.dest))
+        .chain([working_dir.to_path_buf()].iter())
+        .cloned()
+        .collect();
     let mut shadows = shadows.into_iter().peekable();
     // The host's root, read-only: bound whole, or entry by entry when a
     // mount point must be created at the top.
     match shadows.peek() {
         Some(root) if root.parent().is_none() => {
-            shadow_args(root, &mut args);
+            shadow_args(root, &real, &mut args);
             shadows.next();
         }
         _ => args.extend(["--ro-bind", "/", "/"].map(OsString::from)),
     }
     args.extend(["--dev", "/dev", "--proc", "/proc"].map(OsString::from));
     for shadow in shadows {
-        shadow_args(&shadow, &mut args);
+        shadow_args(&shadow, &real, &mut args);
     }
     for mount in &all {
         args.push(
@@ -588,9 +624,8 @@ pub fn launch(
             set(&mut env, p::ENV_TEMPLATE_FILE, file.display().to_string());
         }
         if executor_direct {
-            // Its temporary files stay with the pod, as in the sandbox.
-            let tmp = absolute(&setup.pod_dir.join("tmp").join(name));
-            std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            // Its temporary files stay with the pod (removed with it).
+            let tmp = absolute(setup.pod_dir);
             set(&mut env, "TMPDIR", tmp.display().to_string());
         }
         if is_executor {
@@ -629,7 +664,11 @@ pub fn launch(
     // host's entries bound back read-only; the host is never written.
     let mut writable: Vec<PathBuf> = Vec::new();
     if matches!(role, Role::Main | Role::Sidecar) {
-        if container.working_dir.as_deref().is_some_and(|w| !w.is_empty()) {
+        if container
+            .working_dir
+            .as_deref()
+            .is_some_and(|w| !w.is_empty())
+        {
             writable.push(resolve_dest(Path::new(&working_dir)));
         }
         let template = (role == Role::Main)
@@ -758,13 +797,14 @@ fn container_template(container: &Container, volumes: &Volumes) -> Option<Templa
 /// The absolute paths written in a command or script: `/` at the start of
 /// a word (or after `=`, a quote, a redirection...) and the path characters
 /// after it.
-fn mentioned_paths(text: &str) -> Vec<PathBuf> {
+pub(crate) fn mentioned_paths(text: &str) -> Vec<PathBuf> {
     let is_path_char = |c: char| c.is_ascii_alphanumeric() || "._-/+@%,".contains(c);
     let mut out = Vec::new();
     let mut prev: Option<char> = None;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        let starts = c == '/' && prev.is_none_or(|p| !p.is_ascii_alphanumeric() && !".-_/".contains(p));
+        let starts =
+            c == '/' && prev.is_none_or(|p| !p.is_ascii_alphanumeric() && !".-_/".contains(p));
         prev = Some(c);
         if !starts {
             continue;

@@ -270,7 +270,7 @@ async fn volumes_and_private_tmp_in_the_sandbox() {
                 "command": ["sh", "-c", "mkdir -p /mnt/work/sub && echo from-init > /mnt/work/sub/file"],
                 "volumeMounts": [{"name": "work", "mountPath": "/mnt/work"}]}],
             "container": {"image": "alpine:3", "workingDir": "/srv/app",
-                "command": ["sh", "-c", "cat /data/file && pwd && touch /tmp/sluice-test-not-private && ! touch /etc/x 2>/dev/null"],
+                "command": ["sh", "-c", "cat /data/file && pwd && touch /tmp/sluice-test-not-private && ! touch /etc/passwd 2>/dev/null"],
                 "volumeMounts": [{"name": "work", "mountPath": "/data", "subPath": "sub"}]}}),
     )
     .await;
@@ -382,4 +382,69 @@ async fn deleting_a_running_pod_kills_it() {
         }
         assert_eq!(h.runner.active(), 0);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_write_outside_tmp_without_touching_the_host() {
+    if !sandbox::bubblewrap_available() {
+        return;
+    }
+    let mut h = harness(true, Sources::default());
+    let wf = workflow("wf", json!([]));
+    // A workingDir that exists on the host, with a file of its own (not
+    // under /tmp, which is private in the sandbox).
+    let work = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("tempdir");
+    std::fs::write(work.path().join("kept"), "host file\n").expect("write");
+    let top = format!("/sluice-test-{}", std::process::id());
+    let script = format!(
+        "mkdir -p {top}/text && echo made > {top}/text/data && \
+         echo relative > here.txt && cat kept && cat here.txt && \
+         mkdir -p /mnt/sluice-out && echo 3 > /mnt/sluice-out/count"
+    );
+    let obs = run_pod(
+        &mut h,
+        &wf,
+        json!({"name": "main",
+            "archiveLocation": {"local": {"key": "wf/main"}},
+            "container": {"image": "alpine:3", "workingDir": work.path(),
+                "command": ["sh", "-c", script]},
+            "outputs": {
+                "parameters": [{"name": "count", "valueFrom": {"path": "/mnt/sluice-out/count"}}],
+                "artifacts": [{"name": "text", "path": format!("{top}/text/data"), "archive": {"none": {}}}]
+            }}),
+    )
+    .await;
+    let pod = last_pod(&obs);
+    let log = std::fs::read_to_string(h.run.log_file("wf", "main")).unwrap_or_default();
+    assert_eq!(pod.phase, PodPhase::Succeeded, "{pod:?}\n{log}");
+    assert!(
+        log.contains("host file") && log.contains("relative"),
+        "{log}"
+    );
+    let result = result(&obs).expect("a result");
+    let outputs = result.outputs.expect("outputs");
+    let count = outputs
+        .parameters
+        .first()
+        .and_then(|p| p.value.as_ref())
+        .map(|v| v.as_text());
+    assert_eq!(count.as_deref(), Some("3"));
+    assert_eq!(outputs.artifacts.len(), 1, "{outputs:?}");
+    // Nothing of it reached the host.
+    assert!(!Path::new(&top).exists());
+    assert!(!Path::new("/mnt/sluice-out").exists());
+    assert!(!work.path().join("here.txt").exists());
+}
+
+#[test]
+fn paths_a_command_mentions() {
+    let found = sandbox::mentioned_paths(
+        "mkdir -p /outputs/a && echo x >/mnt/out/f.txt; cat \"/data/in\" a/b http://host/x --out=/var/y.",
+    );
+    let found: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+    assert_eq!(
+        found,
+        ["/outputs/a", "/mnt/out/f.txt", "/data/in", "/var/y"],
+        "{found:?}"
+    );
 }

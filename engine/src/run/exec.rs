@@ -781,12 +781,17 @@ impl Engine {
             let resolved = match supplied {
                 Some(s) => {
                     if let Some(from) = &s.from {
-                        let source = vars.artifact(from).ok_or_else(|| {
+                        let mut source = vars.artifact(from).ok_or_else(|| {
                             format!(
                                 "inputs.artifacts.{}: from {from:?} does not name an artifact",
                                 a.name
                             )
                         })?;
+                        if let Some(sub) = s.sub_path.as_deref().filter(|p| !p.is_empty()) {
+                            let sub = vars.substitute_strict(sub)?;
+                            append_to_key(&mut source, &sub)
+                                .map_err(|e| format!("inputs.artifacts.{}.subPath: {e}", a.name))?;
+                        }
                         Some(with_location(a, &source))
                     } else if has_location(s) {
                         let mut s_json = serde_json::to_value(s).unwrap_or(Json::Null);
@@ -2618,6 +2623,38 @@ fn names_unrun_output(text: &str, vars: &Vars) -> bool {
                 Some(phase::SKIPPED | phase::OMITTED)
             )
     })
+}
+
+/// Narrows an artifact's location to `sub` inside it (an argument's
+/// `subPath`): the key, blob, path or URL of its location gets `/sub`.
+pub(crate) fn append_to_key(artifact: &mut Artifact, sub: &str) -> Result<(), String> {
+    if sub.split('/').any(|part| part == "..") {
+        return Err(format!("{sub:?} leaves the artifact"));
+    }
+    let sub = sub.trim_matches('/');
+    let mut json = serde_json::to_value(&*artifact).map_err(|e| e.to_string())?;
+    let mut done = false;
+    for field in super::vars::LOCATION_FIELDS {
+        let Some(location) = json.get_mut(field).and_then(Json::as_object_mut) else {
+            continue;
+        };
+        for key in ["key", "blob", "path", "url"] {
+            if let Some(Json::String(k)) = location.get_mut(key) {
+                *k = if k.is_empty() {
+                    sub.to_owned()
+                } else {
+                    format!("{}/{sub}", k.trim_end_matches('/'))
+                };
+                done = true;
+                break;
+            }
+        }
+    }
+    if !done {
+        return Err("the artifact's location has no key to narrow".into());
+    }
+    *artifact = serde_json::from_value(json).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// `lastRetry.*`: the previous attempt's exit code, phase, duration in

@@ -883,3 +883,21 @@ spec:
     );
     assert_eq!(args(&sim.pods[1].1), "echo made");
 }
+
+#[test]
+fn sub_path_narrows_an_artifacts_key() {
+    let mut art: sluice_api::types::Artifact = serde_json::from_value(serde_json::json!({
+        "name": "a", "s3": {"bucket": "b", "key": "wf/pod/hello-art"}
+    }))
+    .unwrap();
+    super::exec::append_to_key(&mut art, "hello_world.txt").unwrap();
+    assert_eq!(
+        serde_json::to_value(&art).unwrap()["s3"]["key"],
+        "wf/pod/hello-art/hello_world.txt"
+    );
+    let err = super::exec::append_to_key(&mut art, "../secrets").unwrap_err();
+    assert!(err.contains("leaves the artifact"), "{err}");
+    let mut raw: sluice_api::types::Artifact =
+        serde_json::from_value(serde_json::json!({"name": "r", "raw": {"data": "x"}})).unwrap();
+    assert!(super::exec::append_to_key(&mut raw, "f").is_err());
+}
