@@ -425,6 +425,29 @@ impl Config {
         Self::from_value(&value)
     }
 
+    /// A configuration file's text: a ConfigMap (upstream's
+    /// `workflow-controller-configmap`) or the configuration document
+    /// itself; an empty file is the default configuration.
+    pub fn from_file_text(text: &str) -> Result<Self, String> {
+        let documents = crate::yaml::parse_documents(text).map_err(|e| e.to_string())?;
+        match documents.as_slice() {
+            [] => Ok(Config::default()),
+            [document] => {
+                let value = &document.value;
+                let config = if value.get("kind").and_then(Value::as_str) == Some("ConfigMap") {
+                    Config::from_configmap(value)
+                } else {
+                    Config::from_value(value)
+                };
+                config.map_err(|e| e.to_string())
+            }
+            more => Err(format!(
+                "holds {} documents; give one configuration",
+                more.len()
+            )),
+        }
+    }
+
     /// Reads the configuration from a ConfigMap object as Argo does: either
     /// one key `config` holding the whole document, or one key per setting,
     /// each holding that setting's YAML (`parallelism: "10"`,

@@ -5,13 +5,16 @@ mod artifacts;
 mod engine;
 mod lint;
 mod local;
+mod webhook;
 
 use anyhow::{Result, bail};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let Some(name) = args.next() else {
-        bail!("usage: sluice-bench NAME [ARGS]\nbenchmarks: lint, artifacts, engine, local");
+        bail!(
+            "usage: sluice-bench NAME [ARGS]\nbenchmarks: lint, artifacts, engine, local, webhook"
+        );
     };
     let rest: Vec<String> = args.collect();
     match name.as_str() {
@@ -19,6 +22,13 @@ fn main() -> Result<()> {
         "artifacts" => artifacts::run(&rest),
         "engine" => engine::run(&rest),
         "local" => local::run(&rest),
-        other => bail!("unknown benchmark {other:?}; benchmarks: lint, artifacts, engine, local"),
+        "webhook" => webhook::run(&rest),
+        other => bail!(
+            "unknown benchmark {other:?}; benchmarks: lint, artifacts, engine, local, webhook"
+        ),
     }
 }
+
+/// mimalloc: the engine allocates much, and glibc malloc is slow at it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

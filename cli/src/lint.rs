@@ -5,7 +5,7 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::builder::BoolishValueParser;
 use sluice_api::Config;
 use sluice_api::types::Object;
@@ -271,21 +271,5 @@ fn is_manifest(path: &Path) -> bool {
 fn load_config(path: &Path) -> anyhow::Result<Config> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| name.clone())?;
-    let documents = yaml::parse_documents(&text).with_context(|| name.clone())?;
-    let config = match documents.as_slice() {
-        [] => Ok(Config::default()),
-        [document] => {
-            let value = &document.value;
-            if value.get("kind").and_then(|k| k.as_str()) == Some("ConfigMap") {
-                Config::from_configmap(value)
-            } else {
-                Config::from_value(value)
-            }
-        }
-        _ => bail!(
-            "{name}: holds {} documents; give one configuration",
-            documents.len()
-        ),
-    };
-    config.with_context(|| name)
+    Config::from_file_text(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }

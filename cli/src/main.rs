@@ -213,3 +213,7 @@ fn crds() -> anyhow::Result<()> {
     report::write_stdout(&out)?;
     Ok(())
 }
+
+/// mimalloc: the engine allocates much, and glibc malloc is slow at it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -170,14 +170,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let value: Value =
-        serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let config = if value.get("kind").and_then(Value::as_str) == Some("ConfigMap") {
-        Config::from_configmap(&value)
-    } else {
-        Config::from_value(&value)
-    };
-    config.with_context(|| format!("{}: not a controller configuration", path.display()))
+    Config::from_file_text(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a controller configuration: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,143 @@
+//! AdmissionReview (`admission.k8s.io/v1`) in and out: kube's admission
+//! types, read from the request body with errors that say what is wrong, and
+//! the responses the three endpoints share.
+
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
+use serde_json::Value;
+
+/// A review as the API server sends it.
+pub type Review = AdmissionReview<DynamicObject>;
+/// The request inside a review.
+pub type Request = AdmissionRequest<DynamicObject>;
+/// The response a handler returns.
+pub type Response = AdmissionResponse;
+
+/// The API group of our kinds.
+pub const GROUP: &str = "argoproj.io";
+
+/// Why a body is not a review a handler can answer (HTTP 400).
+#[derive(Debug, thiserror::Error)]
+pub enum BadReview {
+    #[error("the body is not an AdmissionReview: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the AdmissionReview has no `request`")]
+    NoRequest,
+    #[error(
+        "unsupported AdmissionReview apiVersion {0:?}; register the webhook with admissionReviewVersions [v1]"
+    )]
+    Version(String),
+}
+
+/// Reads a review from a request body.
+pub fn parse(body: &[u8]) -> Result<Request, BadReview> {
+    let review: Review = serde_json::from_slice(body)?;
+    if review.types.api_version != "admission.k8s.io/v1" {
+        return Err(BadReview::Version(review.types.api_version));
+    }
+    // Through kube's conversion, which copies apiVersion and kind onto the
+    // request (and from there onto the response).
+    review.try_into().map_err(|_| BadReview::NoRequest)
+}
+
+/// The response wrapped in a review, as the API server expects it back.
+pub fn into_review(response: Response) -> Review {
+    response.into_review()
+}
+
+/// Whether the request is for `kind` of `group` (as requested: the
+/// resource's own kind, whatever version the client used).
+pub fn is_kind(request: &Request, group: &str, kinds: &[&str]) -> bool {
+    request.kind.group == group && kinds.contains(&request.kind.kind.as_str())
+}
+
+/// The operation as the API server writes it.
+pub fn operation_name(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+/// The object as JSON, whole (apiVersion, kind, metadata and the rest).
+pub fn object_value(object: &DynamicObject) -> Result<Value, serde_json::Error> {
+    serde_json::to_value(object)
+}
+
+/// The name to show for the request's object: its name, else its
+/// `generateName` prefix followed by `*`.
+pub fn display_name(request: &Request) -> String {
+    if !request.name.is_empty() {
+        return request.name.clone();
+    }
+    let meta = request.object.as_ref().map(|o| &o.metadata);
+    match meta {
+        Some(m) if m.name.is_some() => m.name.clone().unwrap_or_default(),
+        Some(m) if m.generate_name.is_some() => {
+            format!("{}*", m.generate_name.as_deref().unwrap_or_default())
+        }
+        _ => "<unnamed>".to_owned(),
+    }
+}
+
+/// Allows the request unchanged.
+pub fn allow(request: &Request) -> Response {
+    Response::from(request)
+}
+
+/// Refuses a request the handler cannot read (an object missing or not of
+/// its kind's shape): code 400.
+pub fn bad_request(request: &Request, message: impl Into<String>) -> Response {
+    let mut response = Response::from(request).deny(message.into());
+    response.result.code = 400;
+    response.result.reason = "BadRequest".to_owned();
+    response.result.status = Some(StatusSummary::Failure);
+    response
+}
+
+/// One problem of an invalid object: where and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+/// Rejects an invalid object as the API server rejects one that fails its
+/// own validation: code 422, reason `Invalid`, one cause per problem.
+pub fn invalid(request: &Request, problems: &[Problem]) -> Response {
+    let kind = &request.kind.kind;
+    let name = display_name(request);
+    let listed: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect();
+    let message = format!(
+        "{kind} {name:?} is invalid ({} problem{}): {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        listed.join("; ")
+    );
+    let mut response = Response::from(request).deny(message);
+    response.result.code = 422;
+    response.result.reason = "Invalid".to_owned();
+    response.result.status = Some(StatusSummary::Failure);
+    response.result.details = Some(StatusDetails {
+        name,
+        group: request.kind.group.clone(),
+        kind: kind.clone(),
+        uid: String::new(),
+        causes: problems
+            .iter()
+            .map(|p| StatusCause {
+                reason: "FieldValueInvalid".to_owned(),
+                message: p.message.clone(),
+                field: p.field.clone(),
+            })
+            .collect(),
+        retry_after_seconds: 0,
+    });
+    response
+}
