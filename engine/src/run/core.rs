@@ -20,11 +20,6 @@ use crate::pod::names::node_id;
 use crate::result::RESULT_GRACE_SECONDS;
 
 /// How deep templates may call templates.
-/// Pods one step creates at most; a fan-out wider than this goes on in
-/// the next step (the backend is asked to come back at once), so a step's
-/// cost and the size of its actions stay bounded whatever the fan-out.
-pub(crate) const MAX_PODS_PER_STEP: usize = 1000;
-
 pub(crate) const MAX_DEPTH: usize = 100;
 
 /// The engine: one workflow and everything derived from it.
@@ -41,8 +36,6 @@ pub(crate) struct Engine {
     pub(crate) actions: Vec<Action>,
     pub(crate) queue: VecDeque<(String, Option<String>)>,
     pub(crate) requeue: Option<DateTime<Utc>>,
-    /// Pods created in this step (at most [`MAX_PODS_PER_STEP`]).
-    pub(crate) pods_started: usize,
     /// The workflow as pods see it (built on first use).
     pub(crate) pod_wf: Option<std::rc::Rc<Workflow>>,
     /// Workflow variables for this step.
@@ -122,7 +115,6 @@ impl Engine {
             actions: Vec::new(),
             queue: VecDeque::new(),
             requeue: None,
-            pods_started: 0,
             pod_wf: None,
             wf_vars_cache: Default::default(),
             resolved_templates: Default::default(),
@@ -300,7 +292,6 @@ impl Engine {
         self.wf_vars_cache.borrow_mut().take();
         self.actions.clear();
         self.requeue = None;
-        self.pods_started = 0;
         if self.phase() == phase::PENDING || self.status().phase.is_none() {
             self.start();
         }

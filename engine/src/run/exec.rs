@@ -16,7 +16,7 @@ use sluice_api::types::{
     Parameter, Sequence, Template, TemplateRef, Workflow, WorkflowSpec, WorkflowStep,
 };
 
-use super::core::{Engine, MAX_DEPTH, MAX_PODS_PER_STEP};
+use super::core::{Engine, MAX_DEPTH};
 use super::vars::{Vars, check_resolved, go_json, has_location, item_description, with_location};
 use super::{Action, SIGTERM, node_type as nt, phase};
 use crate::inject::pod_for_backend;
@@ -975,7 +975,6 @@ impl Engine {
         }
         self.idx.templates.insert(id.to_owned(), Rc::new(t));
         self.idx.live_pods.insert(id.to_owned(), pod_name);
-        self.pods_started += 1;
         self.actions.push(Action::CreatePod {
             node_id: id.to_owned(),
             pod: Box::new(pod),
@@ -2036,10 +2035,6 @@ fn advance_group(e: &mut Engine, gid: &str) {
             if limit.is_some_and(|l| running >= l) || !workflow_slot(e, gid) {
                 break;
             }
-            if e.pods_started >= MAX_PODS_PER_STEP {
-                e.wake_at(gid, e.now);
-                break;
-            }
             let Some(next) = e.idx.pending.get_mut(gid).and_then(VecDeque::pop_front) else {
                 break;
             };
@@ -2449,11 +2444,6 @@ fn advance_dag(e: &mut Engine, id: &str) {
         if !workflow_slot(e, id) {
             running = true;
             continue;
-        }
-        if e.pods_started >= MAX_PODS_PER_STEP {
-            e.wake_at(id, e.now);
-            running = true;
-            break;
         }
         let v = vars
             .get_or_insert_with(|| e.scope_vars(id, &template))

@@ -901,32 +901,3 @@ fn sub_path_narrows_an_artifacts_key() {
         serde_json::from_value(serde_json::json!({"name": "r", "raw": {"data": "x"}})).unwrap();
     assert!(super::exec::append_to_key(&mut raw, "f").is_err());
 }
-
-#[test]
-fn a_wide_fan_out_creates_its_pods_over_several_steps() {
-    let mut run = Run::new(
-        parse(
-            "metadata: {name: wide}\nspec:\n  entrypoint: main\n  templates:\n  - name: main\n    steps: [[{name: each, template: t, withSequence: {count: \"2500\"}}]]\n  - name: t\n    container: {image: a, command: [run]}\n",
-        ),
-        Env::default(),
-    );
-    let count = |actions: &[Action]| {
-        actions
-            .iter()
-            .filter(|a| matches!(a, Action::CreatePod { .. }))
-            .count()
-    };
-    let first = run.step(Vec::new(), t0());
-    assert_eq!(count(&first), 1000);
-    assert!(
-        first
-            .iter()
-            .any(|a| matches!(a, Action::RequeueAt(at) if *at == t0())),
-        "asks to be called again at once"
-    );
-    let second = run.step(vec![Observation::Tick], t0());
-    assert_eq!(count(&second), 1000);
-    let third = run.step(vec![Observation::Tick], t0());
-    assert_eq!(count(&third), 500);
-    assert!(!third.iter().any(|a| matches!(a, Action::RequeueAt(_))));
-}
