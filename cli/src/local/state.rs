@@ -20,7 +20,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
 use sluice_api::types::Workflow;
 use sluice_engine::run::Intent;
 
@@ -191,7 +190,7 @@ impl RunDir {
         std::fs::create_dir_all(&dir)?;
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.9f");
         let path = dir.join(format!("{stamp}-{}.json", std::process::id()));
-        let bytes = serde_json::to_vec(&StoredIntent::from(intent))?;
+        let bytes = serde_json::to_vec(intent)?;
         write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
@@ -217,84 +216,14 @@ impl RunDir {
         for file in files {
             let parsed = std::fs::read(&file)
                 .map_err(anyhow::Error::from)
-                .and_then(|b| Ok(serde_json::from_slice::<StoredIntent>(&b)?));
+                .and_then(|b| Ok(serde_json::from_slice::<Intent>(&b)?));
             match parsed {
-                Ok(intent) => intents.push(intent.into()),
+                Ok(intent) => intents.push(intent),
                 Err(e) => eprintln!("sluice: warning: ignoring {}: {e:#}", file.display()),
             }
             let _ = std::fs::remove_file(&file);
         }
         intents
-    }
-}
-
-/// An [`Intent`] as written in `control/`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "intent", rename_all = "camelCase")]
-enum StoredIntent {
-    Resume {
-        #[serde(default)]
-        node: Option<String>,
-        #[serde(default)]
-        parameters: std::collections::BTreeMap<String, String>,
-    },
-    Suspend,
-    Stop {
-        #[serde(default)]
-        message: Option<String>,
-    },
-    Terminate {
-        #[serde(default)]
-        message: Option<String>,
-    },
-    #[serde(rename_all = "camelCase")]
-    Retry {
-        #[serde(default)]
-        node: Option<String>,
-        #[serde(default)]
-        restart_successful: bool,
-        #[serde(default)]
-        parameters: std::collections::BTreeMap<String, String>,
-    },
-}
-
-impl From<&Intent> for StoredIntent {
-    fn from(intent: &Intent) -> Self {
-        match intent.clone() {
-            Intent::Resume { node, parameters } => Self::Resume { node, parameters },
-            Intent::Suspend => Self::Suspend,
-            Intent::Stop { message } => Self::Stop { message },
-            Intent::Terminate { message } => Self::Terminate { message },
-            Intent::Retry {
-                node,
-                restart_successful,
-                parameters,
-            } => Self::Retry {
-                node,
-                restart_successful,
-                parameters,
-            },
-        }
-    }
-}
-
-impl From<StoredIntent> for Intent {
-    fn from(intent: StoredIntent) -> Self {
-        match intent {
-            StoredIntent::Resume { node, parameters } => Self::Resume { node, parameters },
-            StoredIntent::Suspend => Self::Suspend,
-            StoredIntent::Stop { message } => Self::Stop { message },
-            StoredIntent::Terminate { message } => Self::Terminate { message },
-            StoredIntent::Retry {
-                node,
-                restart_successful,
-                parameters,
-            } => Self::Retry {
-                node,
-                restart_successful,
-                parameters,
-            },
-        }
     }
 }
 

@@ -179,27 +179,41 @@ pub enum Observation {
 }
 
 /// An operation a user asked for; `sluice` and the controller turn verbs into
-/// these, and the engine applies them the same way in both backends.
-#[derive(Clone, Debug, PartialEq)]
+/// these, and the engine applies them the same way in both backends. As
+/// JSON (how backends store them): `{"intent": "resume", "node": ...}`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "intent", rename_all = "camelCase")]
 pub enum Intent {
     /// Resume suspended nodes (all, or those whose name matches
     /// `node`), supplying output parameters for suspend templates.
     Resume {
+        #[serde(default)]
         node: Option<String>,
+        #[serde(default)]
         parameters: BTreeMap<String, String>,
     },
     /// Suspend the workflow (`spec.suspend: true`).
     Suspend,
     /// Stop: no new nodes, running pods get SIGTERM, exit handlers run.
-    Stop { message: Option<String> },
+    Stop {
+        #[serde(default)]
+        message: Option<String>,
+    },
     /// Terminate: as stop, but exit handlers do not run.
-    Terminate { message: Option<String> },
+    Terminate {
+        #[serde(default)]
+        message: Option<String>,
+    },
     /// Retry a finished workflow: failed nodes (and, with
     /// `restart_successful`, succeeded ones matching `node`) and their
     /// descendants are reset and their pods deleted.
+    #[serde(rename_all = "camelCase")]
     Retry {
+        #[serde(default)]
         node: Option<String>,
+        #[serde(default)]
         restart_successful: bool,
+        #[serde(default)]
         parameters: BTreeMap<String, String>,
     },
 }
