@@ -86,3 +86,16 @@ pub fn is_complete(result: &WorkflowTaskResult) -> bool {
         .get(LABEL_REPORT_COMPLETED)
         .is_some_and(|v| v == "true")
 }
+
+/// What the engine learns from a result object (both backends read results
+/// through this).
+pub fn observation(result: WorkflowTaskResult) -> crate::run::ResultObservation {
+    crate::run::ResultObservation {
+        complete: is_complete(&result),
+        failure: result
+            .message
+            .filter(|_| result.phase.as_deref() == Some("Failed")),
+        outputs: result.outputs,
+        progress: result.progress,
+    }
+}

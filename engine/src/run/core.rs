@@ -37,15 +37,15 @@ pub(crate) struct Engine {
     pub(crate) queue: VecDeque<(String, Option<String>)>,
     pub(crate) requeue: Option<DateTime<Utc>>,
     /// The workflow as pods see it (built on first use).
-    pub(crate) pod_wf: Option<std::rc::Rc<Workflow>>,
+    pub(crate) pod_wf: Option<std::sync::Arc<Workflow>>,
     /// Workflow variables for this step.
-    pub(crate) wf_vars_cache: std::cell::RefCell<Option<std::rc::Rc<super::vars::Vars>>>,
+    pub(crate) wf_vars_cache: std::cell::RefCell<Option<std::sync::Arc<super::vars::Vars>>>,
     /// Templates resolved by scope and name (templates do not change).
     pub(crate) resolved_templates:
-        std::cell::RefCell<HashMap<(String, String), std::rc::Rc<Template>>>,
+        std::cell::RefCell<HashMap<(String, String), std::sync::Arc<Template>>>,
     /// Whether a template (by address, kept alive here) has tags to
     /// substitute in its pods.
-    pub(crate) tagged_templates: HashMap<usize, (std::rc::Rc<Template>, bool)>,
+    pub(crate) tagged_templates: HashMap<usize, (std::sync::Arc<Template>, bool)>,
 }
 
 /// What the engine derives from the status (rebuilt by [`Engine::new`]).
@@ -67,7 +67,7 @@ pub(crate) struct Index {
     /// Nodes whose pods were told to stop, and the message their node gets.
     pub(crate) killed: HashMap<String, String>,
     /// The templates of nodes, as resolved when they were created.
-    pub(crate) templates: HashMap<String, std::rc::Rc<Template>>,
+    pub(crate) templates: HashMap<String, std::sync::Arc<Template>>,
     /// Pod nodes whose pods exist and are not done (pod names by node id;
     /// hashed: one lookup per pod event, sorted only when all are signalled).
     pub(crate) live_pods: HashMap<String, String>,

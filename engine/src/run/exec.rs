@@ -2,7 +2,7 @@
 //! suspend, retries) and advancing composite nodes when a child changes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
@@ -99,7 +99,7 @@ impl Call {
 pub(crate) struct Prepared {
     pub(crate) name: String,
     pub(crate) display: String,
-    pub(crate) call: Rc<Call>,
+    pub(crate) call: Arc<Call>,
     pub(crate) item: Option<Json>,
     /// Set when the child is known not to run (empty loop).
     pub(crate) skip: Option<String>,
@@ -186,11 +186,11 @@ fn display_after(name: &str, prefix: &str) -> String {
 impl Engine {
     /// Workflow-level variables, built once per step (and again when the
     /// workflow's outputs or root change).
-    pub(crate) fn wf_vars(&self) -> Rc<Vars> {
+    pub(crate) fn wf_vars(&self) -> Arc<Vars> {
         if let Some(v) = self.wf_vars_cache.borrow().as_ref() {
             return v.clone();
         }
-        let v = Rc::new(self.build_wf_vars());
+        let v = Arc::new(self.build_wf_vars());
         *self.wf_vars_cache.borrow_mut() = Some(v.clone());
         v
     }
@@ -402,9 +402,9 @@ impl Engine {
         scope: &str,
         call: &Call,
         vars: &Vars,
-    ) -> Result<(Rc<Template>, String, Option<TemplateRef>), String> {
+    ) -> Result<(Arc<Template>, String, Option<TemplateRef>), String> {
         if let Some(inline) = &call.inline {
-            return Ok((Rc::new(self.with_defaults(inline)?), scope.to_owned(), None));
+            return Ok((Arc::new(self.with_defaults(inline)?), scope.to_owned(), None));
         }
         if let Some(reference) = &call.template_ref {
             let name = vars.substitute_strict(&reference.name)?;
@@ -439,7 +439,7 @@ impl Engine {
                 ..TemplateRef::default()
             };
             return Ok((
-                Rc::new(self.with_defaults(found)?),
+                Arc::new(self.with_defaults(found)?),
                 new_scope,
                 Some(resolved),
             ));
@@ -455,7 +455,7 @@ impl Engine {
             return Ok((t.clone(), key.0, None));
         }
         let found = self.find_template(scope, &key.1)?;
-        let t = Rc::new(self.with_defaults(found)?);
+        let t = Arc::new(self.with_defaults(found)?);
         self.resolved_templates.borrow_mut().insert(key, t.clone());
         Ok((t, scope.to_owned(), None))
     }
@@ -499,7 +499,7 @@ impl Engine {
     }
 
     /// The template a node runs.
-    pub(crate) fn template_of(&self, id: &str) -> Option<Rc<Template>> {
+    pub(crate) fn template_of(&self, id: &str) -> Option<Arc<Template>> {
         if let Some(t) = self.idx.templates.get(id) {
             return Some(t.clone());
         }
@@ -523,7 +523,7 @@ impl Engine {
     /// The inline template of a step or task (after a rebuild, when the
     /// index no longer holds it): a retry attempt runs its Retry node's, a
     /// loop item its step's or task's.
-    fn inline_template_of(&self, id: &str) -> Option<Rc<Template>> {
+    fn inline_template_of(&self, id: &str) -> Option<Arc<Template>> {
         let parent = self.idx.parent.get(id)?;
         let parent_node = self.node(parent)?;
         if parent_node.r#type.as_deref() == Some(nt::RETRY) {
@@ -600,7 +600,7 @@ impl Engine {
         start: &Start,
         call: &Call,
         vars: &Vars,
-        attempt: Option<(Rc<Template>, Inputs, usize)>,
+        attempt: Option<(Arc<Template>, Inputs, usize)>,
     ) -> String {
         let id = self.id_of(&start.name);
         if self.node(&id).is_some() {
@@ -848,7 +848,7 @@ impl Engine {
     fn start_attempt(
         &mut self,
         retry_id: &str,
-        template: &Rc<Template>,
+        template: &Arc<Template>,
         inputs: &Inputs,
         n: usize,
     ) {
@@ -874,7 +874,7 @@ impl Engine {
             &start,
             &call,
             &vars,
-            Some((Rc::new(attempt_template), inputs.clone(), n)),
+            Some((Arc::new(attempt_template), inputs.clone(), n)),
         );
         // Attempts are named after the retry node's template.
         if let Some(c) = self.node_mut(&child) {
@@ -887,7 +887,7 @@ impl Engine {
     fn start_pod(
         &mut self,
         id: &str,
-        template: &Rc<Template>,
+        template: &Arc<Template>,
         inputs: &Inputs,
         retries: Option<usize>,
         exit_handler: bool,
@@ -973,7 +973,7 @@ impl Engine {
                 }
             }
         }
-        self.idx.templates.insert(id.to_owned(), Rc::new(t));
+        self.idx.templates.insert(id.to_owned(), Arc::new(t));
         self.idx.live_pods.insert(id.to_owned(), pod_name);
         self.actions.push(Action::CreatePod {
             node_id: id.to_owned(),
@@ -984,8 +984,8 @@ impl Engine {
 
     /// Whether a template (its inputs aside) has a `{{` anywhere: only
     /// then does a pod's template need substituting. Known per template.
-    fn has_tags(&mut self, template: &Rc<Template>) -> bool {
-        let key = Rc::as_ptr(template) as usize;
+    fn has_tags(&mut self, template: &Arc<Template>) -> bool {
+        let key = Arc::as_ptr(template) as usize;
         if let Some((_, tags)) = self.tagged_templates.get(&key) {
             return *tags;
         }
@@ -994,7 +994,7 @@ impl Engine {
             o.remove("inputs");
         }
         let tags = json_has_tags(&json);
-        // The Rc is kept so that its address names this template only.
+        // The Arc is kept so that its address names this template only.
         self.tagged_templates.insert(key, (template.clone(), tags));
         tags
     }
@@ -1065,7 +1065,7 @@ impl Engine {
 
     /// The workflow as pods see it: the running spec, workflow variables
     /// substituted (`podSpecPatch`, volumes, metadata...).
-    fn pod_workflow(&mut self) -> Result<Rc<Workflow>, String> {
+    fn pod_workflow(&mut self) -> Result<Arc<Workflow>, String> {
         if let Some(w) = &self.pod_wf {
             return Ok(w.clone());
         }
@@ -1075,7 +1075,7 @@ impl Engine {
         let mut json = serde_json::to_value(&spec).map_err(|e| e.to_string())?;
         self.wf_vars().substitute_json(&mut json, false)?;
         let spec: WorkflowSpec = serde_json::from_value(json).map_err(|e| e.to_string())?;
-        let wf = Rc::new(Workflow {
+        let wf = Arc::new(Workflow {
             api_version: self.wf.api_version.clone(),
             kind: self.wf.kind.clone(),
             metadata: self.wf.metadata.clone(),
@@ -1317,7 +1317,7 @@ impl Engine {
 
     /// The children a group starts for a call.
     fn prepare(&self, parent_name: &str, call: &Call, vars: &Vars, out: &mut VecDeque<Prepared>) {
-        let call_rc = Rc::new(call.clone());
+        let call_rc = Arc::new(call.clone());
         let base = format!("{parent_name}.{}", call.name);
         match self.expand(call, vars) {
             Ok(None) => out.push_back(Prepared {

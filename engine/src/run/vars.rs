@@ -6,7 +6,7 @@
 //! keeping its JSON shape), and it is also the expr-lang scope of `{{= }}`.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
@@ -44,7 +44,7 @@ pub(crate) const LOCATION_FIELDS: [&str; 11] = [
 /// item costs what it adds, not a copy of every workflow variable.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Vars {
-    base: Option<Rc<Vars>>,
+    base: Option<Arc<Vars>>,
     map: BTreeMap<String, Value>,
     now: Option<DateTime<Utc>>,
 }
@@ -59,7 +59,7 @@ impl Vars {
     }
 
     /// An empty scope over `base`: `base`'s variables, until set here.
-    pub(crate) fn over(base: Rc<Vars>) -> Vars {
+    pub(crate) fn over(base: Arc<Vars>) -> Vars {
         Vars {
             now: base.now,
             base: Some(base),

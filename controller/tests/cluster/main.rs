@@ -1,0 +1,314 @@
+//! sluice-controller against the real kube-apiserver of ../shared/k8s: the
+//! test plays the kubelet (pod status, WorkflowTaskResults).
+
+// Test code unwraps as tests do.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use harness::*;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+const STEPS: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: steps}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: one, template: ok}
+    - - {name: two, template: ok}
+      - {name: three, template: ok}
+  - name: ok
+    container: {image: "sim/exit:0", command: [sim]}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steps_workflow_succeeds() {
+    let (client, ns, name, controller) = scenario("steps", STEPS).await;
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_eq!(
+        wf.data["status"]["phase"], "Succeeded",
+        "{:#}",
+        wf.data["status"]
+    );
+    let nodes = nodes(&wf);
+    assert_eq!(nodes["one"], ("Pod".into(), "Succeeded".into()));
+    assert_eq!(nodes["three"], ("Pod".into(), "Succeeded".into()));
+    assert_eq!(nodes["steps"].0, "Steps");
+    assert_eq!(pods(&client, &ns).await.len(), 3);
+    let labels = wf.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels["workflows.argoproj.io/completed"], "true");
+    assert_eq!(labels["workflows.argoproj.io/phase"], "Succeeded");
+    // Status is written without per-node managed fields.
+    let managed = serde_json::to_string(&wf.metadata.managed_fields).unwrap();
+    assert!(managed.len() < 4096, "managedFields: {managed}");
+    let text = controller.0.ctx.metrics.render().unwrap();
+    assert!(
+        text.contains("argo_workflows_total_count{namespace=\"steps\",phase=\"Succeeded\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dag_with_a_failing_task_retries_and_fails() {
+    let (client, ns, name, _controller) = scenario(
+        "dag",
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: dag}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - {name: a, template: ok}
+      - {name: b, template: ok, depends: a}
+      - {name: c, template: bad, depends: a}
+      - {name: d, template: ok, depends: b && c}
+  - name: ok
+    container: {image: "sim/exit:0", command: [sim]}
+  - name: bad
+    retryStrategy: {limit: 2}
+    container: {image: "sim/exit:3", command: [sim]}
+"#,
+    )
+    .await;
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_eq!(
+        wf.data["status"]["phase"], "Failed",
+        "{:#}",
+        wf.data["status"]
+    );
+    let nodes = nodes(&wf);
+    assert_eq!(nodes["b"], ("Pod".into(), "Succeeded".into()));
+    assert_eq!(nodes["c"], ("Retry".into(), "Failed".into()));
+    assert_eq!(nodes["c(2)"], ("Pod".into(), "Failed".into()));
+    assert_eq!(nodes["d"].1, "Omitted");
+    // a, b and three attempts of c.
+    assert_eq!(pods(&client, &ns).await.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_and_resume_through_intents() {
+    let (client, ns, name, _controller) = scenario(
+        "suspend",
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: approve}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - {name: wait, template: gate}
+    - - {name: after, template: ok}
+  - name: gate
+    suspend: {}
+  - name: ok
+    container: {image: "sim/exit:0", command: [sim]}
+"#,
+    )
+    .await;
+    wait_for(&client, &ns, &name, "the suspend node to run", |wf| {
+        nodes(wf)
+            .get("wait")
+            .is_some_and(|n| n.0 == "Suspend" && n.1 == "Running")
+    })
+    .await;
+    let patch =
+        json!({"metadata": {"annotations": {"sluice.dev/intents": r#"[{"intent":"resume"}]"#}}});
+    workflows(&client, &ns)
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_eq!(
+        wf.data["status"]["phase"], "Succeeded",
+        "{:#}",
+        wf.data["status"]
+    );
+    // The intent was consumed.
+    let annotations = wf.metadata.annotations.clone().unwrap_or_default();
+    assert!(!annotations.contains_key("sluice.dev/intents"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_running_pods_and_runs_the_exit_handler() {
+    let (client, ns, name, _controller) = scenario(
+        "stop",
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: long}
+spec:
+  entrypoint: main
+  onExit: cleanup
+  templates:
+  - name: main
+    container: {image: "sim/hang", command: [sim]}
+  - name: cleanup
+    container: {image: "sim/exit:0", command: [sim]}
+"#,
+    )
+    .await;
+    wait_for(&client, &ns, &name, "the pod to run", |wf| {
+        wf.data["status"]["nodes"][&name]["phase"] == "Running"
+    })
+    .await;
+    let patch =
+        json!({"metadata": {"annotations": {"sluice.dev/intents": r#"[{"intent":"stop"}]"#}}});
+    workflows(&client, &ns)
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_ne!(
+        wf.data["status"]["phase"], "Succeeded",
+        "{:#}",
+        wf.data["status"]
+    );
+    assert_eq!(wf.data["spec"]["shutdown"], "Stop");
+    let nodes = nodes(&wf);
+    assert_eq!(nodes[&format!("{name}.onExit")].1, "Succeeded", "{nodes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_pod_fails_its_node_instead_of_hanging() {
+    let (client, ns, name, _controller) = scenario(
+        "evicted",
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: lost}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    container: {image: "sim/hang", command: [sim]}
+"#,
+    )
+    .await;
+    wait_for(&client, &ns, &name, "the pod to run", |wf| {
+        wf.data["status"]["nodes"][&name]["phase"] == "Running"
+    })
+    .await;
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), &ns);
+    api.delete(&name, &Default::default()).await.unwrap();
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_eq!(
+        wf.data["status"]["phase"], "Error",
+        "{:#}",
+        wf.data["status"]
+    );
+    assert_eq!(wf.data["status"]["nodes"][&name]["message"], "pod deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_gc_and_ttl_clean_up() {
+    let (client, ns, name, _controller) = scenario(
+        "gc",
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: tidy}
+spec:
+  entrypoint: main
+  podGC: {strategy: OnWorkflowCompletion, deleteDelayDuration: 0s}
+  ttlStrategy: {secondsAfterCompletion: 2}
+  templates:
+  - name: main
+    container: {image: "sim/exit:0", command: [sim]}
+"#,
+    )
+    .await;
+    let api = workflows(&client, &ns);
+    let gone = sluice_e2e::poll_until("the workflow to be deleted by its TTL", TIMEOUT, || async {
+        api.get_opt(&name).await.ok()?.is_none().then_some(())
+    })
+    .await;
+    gone.unwrap();
+    assert!(pods(&client, &ns).await.is_empty(), "pods were collected");
+}
+
+/// Kills the controller at each action boundary of a workflow in turn (the
+/// fault hook stops it for good there), starts a new one, and checks the
+/// workflow still succeeds with exactly one pod per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_killed_at_any_boundary_resumes_without_duplicates() {
+    let client = client().await;
+    // Count the boundaries of one undisturbed run.
+    let ns = namespace(&client, "restart-count").await;
+    let counted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&counted);
+    let hook: sluice_controller::FaultHook = Arc::new(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        false
+    });
+    {
+        let _kubelet = kubelet(&client, &ns);
+        let _controller = controller(&client, &ns, Some(hook)).await;
+        let name = submit(&client, &ns, STEPS).await;
+        let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+        assert_eq!(wf.data["status"]["phase"], "Succeeded");
+    }
+    let boundaries = counted.load(Ordering::SeqCst);
+    assert!(
+        boundaries >= 6,
+        "3 pods and several status writes: {boundaries}"
+    );
+    for kill_at in 0..boundaries {
+        let ns = namespace(&client, &format!("restart-{kill_at}")).await;
+        let _kubelet = kubelet(&client, &ns);
+        let seen = Arc::new(AtomicUsize::new(0));
+        let seen_in_hook = Arc::clone(&seen);
+        let hook: sluice_controller::FaultHook =
+            Arc::new(move |_| seen_in_hook.fetch_add(1, Ordering::SeqCst) == kill_at);
+        let first = controller(&client, &ns, Some(hook)).await;
+        let name = submit(&client, &ns, STEPS).await;
+        // Boundaries vary a little between runs (watch events coalesce):
+        // a run that ends before `kill_at` is killed after the end.
+        let api = workflows(&client, &ns);
+        let (seen, api, name) = (&seen, &api, &name);
+        sluice_e2e::poll_until(
+            "the controller to reach the boundary",
+            TIMEOUT,
+            || async move {
+                if seen.load(Ordering::SeqCst) > kill_at {
+                    return Some(());
+                }
+                let wf = api.get(name).await.ok()?;
+                (wf.data["status"]["phase"] == "Succeeded").then_some(())
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("killed at boundary {kill_at}: {e}"));
+        drop(first);
+        let _second = controller(&client, &ns, None).await;
+        let wf = wait_phase(&client, &ns, name, &["Succeeded", "Failed", "Error"]).await;
+        assert_eq!(
+            wf.data["status"]["phase"], "Succeeded",
+            "killed at boundary {kill_at}: {:#}",
+            wf.data["status"]
+        );
+        let pods = pods(&client, &ns).await;
+        let pod_nodes = nodes(&wf).values().filter(|(t, _)| t == "Pod").count();
+        assert_eq!(
+            pods.len(),
+            3,
+            "killed at boundary {kill_at}: {:?}",
+            pods.keys()
+        );
+        assert_eq!(pod_nodes, 3, "killed at boundary {kill_at}");
+    }
+}
