@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod cron;
 pub mod gc;
 pub mod index;
 pub mod kinds;
@@ -247,6 +248,7 @@ pub async fn run(
         }
     });
     let templates = ctx.templates.watch(&client, options.namespace.as_deref());
+    let cron = tokio::spawn(cron::run(Arc::clone(&ctx), options.namespace.clone()));
     ctx.pods.wait_ready().await;
     ctx.results.wait_ready().await;
     ctx.templates.wait_ready().await;
@@ -266,6 +268,7 @@ pub async fn run(
     feeder.abort();
     templates.abort();
     gauges.abort();
+    cron.abort();
 }
 
 /// Keeps `argo_workflows_pods_gauge` current.

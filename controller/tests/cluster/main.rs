@@ -312,3 +312,149 @@ async fn a_controller_killed_at_any_boundary_resumes_without_duplicates() {
         assert_eq!(pod_nodes, 3, "killed at boundary {kill_at}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_workflow_fires_keeps_its_history_and_reports_the_next_run() {
+    let client = client().await;
+    let ns = namespace(&client, "cron").await;
+    let _kubelet = kubelet(&client, &ns);
+    let controller = controller(&client, &ns, None).await;
+    let cron: kube::api::DynamicObject = serde_yaml_ng::from_str(&format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: CronWorkflow
+metadata: {{name: often, namespace: {ns}}}
+spec:
+  schedule: "@every 2s"
+  concurrencyPolicy: Forbid
+  successfulJobsHistoryLimit: 1
+  workflowMetadata: {{labels: {{team: data}}}}
+  workflowSpec:
+    entrypoint: main
+    templates:
+    - name: main
+      container: {{image: "sim/exit:0", command: [sim]}}
+"#
+    ))
+    .unwrap();
+    let crons: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &sluice_controller::kinds::resource("CronWorkflow"),
+    );
+    crons.create(&Default::default(), &cron).await.unwrap();
+    let crons = &crons;
+    let counted = sluice_e2e::poll_until("two runs to succeed", TIMEOUT, || async move {
+        let cron = crons.get("often").await.ok()?;
+        let succeeded = cron.data["status"]["succeeded"].as_i64()?;
+        (succeeded >= 2).then_some(cron)
+    })
+    .await
+    .unwrap();
+    assert!(counted.data["status"]["lastScheduledTime"].is_string());
+    let api = workflows(&client, &ns);
+    let runs = api.list(&Default::default()).await.unwrap().items;
+    for run in &runs {
+        let labels = run.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels["workflows.argoproj.io/cron-workflow"], "often");
+        assert_eq!(labels["team"], "data");
+        let name = run.metadata.name.clone().unwrap_or_default();
+        assert!(name.starts_with("often-"), "{name}");
+    }
+    // The history limit keeps one succeeded run (a second may be running).
+    let api = &api;
+    sluice_e2e::poll_until("the history to be trimmed", TIMEOUT, || async move {
+        let runs = api.list(&Default::default()).await.ok()?.items;
+        let done = runs
+            .iter()
+            .filter(|r| r.data["status"]["phase"] == "Succeeded")
+            .count();
+        (done <= 1).then_some(())
+    })
+    .await
+    .unwrap();
+    let text = controller.ctx.metrics.render().unwrap();
+    assert!(
+        text.contains(
+            "argo_workflows_cronworkflows_triggered_total{name=\"often\",namespace=\"cron\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "sluice_cronworkflow_next_scheduled_time_seconds{name=\"often\",namespace=\"cron\"}"
+        ),
+        "{text}"
+    );
+}
+
+/// Two controller processes share a Lease: one leads; when it dies the
+/// other takes over and runs the next workflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replica_takes_over_when_the_leader_dies() {
+    let client = client().await;
+    let ns = namespace(&client, "failover").await;
+    let _kubelet = kubelet(&client, &ns);
+    let kubeconfig = sluice_e2e::shared_apiserver().kubeconfig().to_path_buf();
+    let start = |identity: &str| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::process::Command::new(env!("CARGO_BIN_EXE_sluice-controller"))
+            .args([
+                "--namespace",
+                &ns,
+                "--lease-namespace",
+                &ns,
+                "--lease-seconds",
+                "3",
+            ])
+            .args([
+                "--identity",
+                identity,
+                "--admin-listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap()
+    };
+    let mut replicas = std::collections::BTreeMap::from([("a", start("a")), ("b", start("b"))]);
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client.clone(), &ns);
+    let holder = |leases: kube::Api<k8s_openapi::api::coordination::v1::Lease>| async move {
+        leases
+            .get_opt("sluice-controller")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+    };
+    let first = sluice_e2e::poll_until("a leader", TIMEOUT, || holder(leases.clone()))
+        .await
+        .unwrap();
+    let name = submit(&client, &ns, STEPS).await;
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_eq!(wf.data["status"]["phase"], "Succeeded");
+    let mut leader = replicas.remove(first.as_str()).unwrap();
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    let second = sluice_e2e::poll_until("the other replica to lead", TIMEOUT, || async {
+        holder(leases.clone()).await.filter(|h| *h != first)
+    })
+    .await
+    .unwrap();
+    assert!(replicas.contains_key(second.as_str()));
+    let mut yaml = STEPS.replace("name: steps", "name: after-failover");
+    yaml.push('\n');
+    let name = submit(&client, &ns, &yaml).await;
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_eq!(wf.data["status"]["phase"], "Succeeded");
+    for (_, mut replica) in replicas {
+        let _ = replica.kill();
+        let _ = replica.wait();
+    }
+}
