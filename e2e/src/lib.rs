@@ -12,6 +12,7 @@
 //!
 //! [`local`] runs workflows through `sluice run` (tests/local.rs).
 
+pub mod kubelet;
 pub mod local;
 
 use std::io;

@@ -2,26 +2,20 @@
 //! running in this process (one per test, scoped to the test's namespace),
 //! and a kubelet played by the test.
 //!
-//! The simulated kubelet finishes each workflow pod as its main container's
-//! image says: `sim/exit:N` exits with N, `sim/hang` keeps running until the
-//! pod is deleted. Like the real `wait` container, it writes the node's
-//! WorkflowTaskResult (complete) before the pod ends.
+//! The kubelet is sluice_e2e's simulated one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use serde_json::json;
 use sluice_api::Config;
 use sluice_controller::metrics::Metrics;
 use sluice_controller::{Context, FaultHook, Options, kinds};
+pub use sluice_e2e::kubelet::{Kubelet, kubelet};
 use sluice_e2e::{install_crds, poll_until, shared_apiserver};
-use sluice_engine::protocol::{ANNOTATION_NODE_ID, LABEL_WORKFLOW};
-use sluice_engine::result::{ResultOwner, task_result};
 use tokio::sync::OnceCell;
 
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -91,111 +85,6 @@ pub async fn controller_with(
         sluice_controller::run(run_ctx, &options, std::future::pending()).await;
     });
     Controller { task, ctx }
-}
-
-/// The kubelet of a namespace, stopped when dropped.
-pub struct Kubelet {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Kubelet {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-pub fn kubelet(client: &kube::Client, namespace: &str) -> Kubelet {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let results: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        namespace,
-        &kinds::resource("WorkflowTaskResult"),
-    );
-    let namespace = namespace.to_owned();
-    let task = tokio::spawn(async move {
-        let mut events = watcher::watcher(
-            pods.clone(),
-            watcher::Config::default().labels(LABEL_WORKFLOW),
-        )
-        .default_backoff()
-        .applied_objects()
-        .boxed();
-        let mut done = std::collections::BTreeSet::new();
-        while let Some(Ok(pod)) = events.next().await {
-            let name = pod.metadata.name.clone().unwrap_or_default();
-            if pod.metadata.deletion_timestamp.is_some() || done.contains(&name) {
-                continue;
-            }
-            let Some(spec) = &pod.spec else { continue };
-            let image = spec
-                .containers
-                .iter()
-                .find(|c| c.name == "main")
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default();
-            done.insert(name.clone());
-            if image == "sim/hang" {
-                let status = json!({"status": {"phase": "Running", "containerStatuses":
-                    statuses(spec, None)}});
-                let _ = pods
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-                    .await;
-                continue;
-            }
-            let code: i32 = image
-                .strip_prefix("sim/exit:")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            let annotations = pod.metadata.annotations.clone().unwrap_or_default();
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
-            let owner = ResultOwner {
-                namespace: namespace.clone(),
-                workflow_name: labels.get(LABEL_WORKFLOW).cloned().unwrap_or_default(),
-                workflow_uid: pod
-                    .metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .next()
-                    .map(|o| o.uid.clone())
-                    .unwrap_or_default(),
-                node_id: annotations
-                    .get(ANNOTATION_NODE_ID)
-                    .cloned()
-                    .unwrap_or_default(),
-            };
-            let result = task_result(&owner, None, None, None, true);
-            let object =
-                kinds::to_dynamic(&result, &kinds::resource("WorkflowTaskResult")).expect("result");
-            let _ = results.create(&PostParams::default(), &object).await;
-            let phase = if code == 0 { "Succeeded" } else { "Failed" };
-            let status = json!({"status": {"phase": phase, "containerStatuses":
-                statuses(spec, Some(code))}});
-            let _ = pods
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-                .await;
-        }
-    });
-    Kubelet { task }
-}
-
-fn statuses(spec: &k8s_openapi::api::core::v1::PodSpec, code: Option<i32>) -> serde_json::Value {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    spec.containers
-        .iter()
-        .map(|c| {
-            let state = match code {
-                None => json!({"running": {"startedAt": now}}),
-                Some(code) => {
-                    let code = if c.name == "main" { code } else { 0 };
-                    json!({"terminated": {"exitCode": code, "startedAt": now, "finishedAt": now,
-                        "reason": if code == 0 { "Completed" } else { "Error" }}})
-                }
-            };
-            json!({"name": c.name, "image": c.image, "imageID": "", "ready": false,
-                "restartCount": 0, "state": state})
-        })
-        .collect()
 }
 
 /// A test's world: a namespace with a kubelet and a controller, and the

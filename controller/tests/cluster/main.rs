@@ -458,3 +458,98 @@ async fn a_second_replica_takes_over_when_the_leader_dies() {
         let _ = replica.wait();
     }
 }
+
+/// The chart's ClusterRoles, rendered for release `test`.
+fn chart_roles() -> Vec<serde_json::Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../charts/sluice/templates/rbac.yaml"
+    );
+    let template = std::fs::read_to_string(path).unwrap();
+    let body = template.split_once("*/ -}}").unwrap().1;
+    let rendered = body.replace("{{ .Release.Name }}", "test");
+    assert!(!rendered.contains("{{"), "unrendered template:\n{rendered}");
+    rendered
+        .split("\n---\n")
+        .map(|d| serde_yaml_ng::from_str(d).unwrap())
+        .collect()
+}
+
+async fn impersonating(user: &str) -> kube::Client {
+    let path = sluice_e2e::shared_apiserver().kubeconfig();
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    config.auth_info.impersonate = Some(user.to_owned());
+    kube::Client::try_from(config).unwrap()
+}
+
+/// The controller runs a workflow with only the chart's controller role,
+/// and a workflow pod's service account may write results and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_roles_are_enough() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
+    let client = client().await;
+    let ns = namespace(&client, "rbac").await;
+    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
+    for role in chart_roles() {
+        let role: ClusterRole = serde_json::from_value(role).unwrap();
+        roles.create(&Default::default(), &role).await.unwrap();
+    }
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "test-sluice-controller"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "test-sluice-controller"},
+        "subjects": [{"kind": "ServiceAccount", "name": "sluice-controller", "namespace": ns}]
+    }))
+    .unwrap();
+    kube::Api::<ClusterRoleBinding>::all(client.clone())
+        .create(&Default::default(), &binding)
+        .await
+        .unwrap();
+    let executor: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "executor", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "test-sluice-executor"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]
+    }))
+    .unwrap();
+    kube::Api::<RoleBinding>::namespaced(client.clone(), &ns)
+        .create(&Default::default(), &executor)
+        .await
+        .unwrap();
+
+    let as_controller =
+        impersonating(&format!("system:serviceaccount:{ns}:sluice-controller")).await;
+    let _kubelet = kubelet(&client, &ns);
+    let _controller = controller(&as_controller, &ns, None).await;
+    let name = submit(&client, &ns, STEPS).await;
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_eq!(
+        wf.data["status"]["phase"], "Succeeded",
+        "{:#}",
+        wf.data["status"]
+    );
+
+    let as_pod = impersonating(&format!("system:serviceaccount:{ns}:default")).await;
+    let results: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        as_pod.clone(),
+        &ns,
+        &sluice_controller::kinds::resource("WorkflowTaskResult"),
+    );
+    let result = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTaskResult",
+        "metadata": {"name": "node-1"}, "outputs": {"parameters": [{"name": "p", "value": "1"}]}});
+    results
+        .patch(
+            "node-1",
+            &PatchParams::apply("sluice-executor"),
+            &Patch::Apply(&result),
+        )
+        .await
+        .expect("a workflow pod writes its result");
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(as_pod, &ns);
+    let denied = pods
+        .list(&Default::default())
+        .await
+        .expect_err("no pod rights");
+    assert!(matches!(denied, kube::Error::Api(s) if s.code == 403));
+}
