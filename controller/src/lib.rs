@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod client;
 pub mod cron;
+pub mod custom;
 pub mod gc;
 pub mod index;
 pub mod kinds;

@@ -32,6 +32,8 @@ pub struct Metrics {
     cron_skipped: IntCounterVec,
     cron_next: GaugeVec,
     is_leader: Gauge,
+    /// The workflows' own metrics (`spec.metrics`).
+    pub custom: crate::custom::CustomMetrics,
     /// The phase last seen of each workflow, for the gauge.
     phases: Mutex<HashMap<WorkflowKey, String>>,
 }
@@ -66,7 +68,7 @@ impl Metrics {
         )?;
         let queue_depth = prometheus::IntGauge::new(
             "argo_workflows_queue_depth_gauge",
-            "Workflows waiting for or in reconciliation",
+            "Workflow reconciliations in progress",
         )?;
         let queue_adds =
             IntCounter::new("argo_workflows_queue_adds_count", "Reconciliations queued")?;
@@ -124,8 +126,10 @@ impl Metrics {
         for phase in PHASES {
             workflows_gauge.with_label_values(&[phase]).set(0);
         }
+        let custom = crate::custom::CustomMetrics::new(registry.clone());
         Ok(Self {
             registry,
+            custom,
             workflows_gauge,
             total_count,
             error_count,

@@ -116,6 +116,29 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Requeu
     }
     let mut requeue: Option<Duration> = None;
     let mut events = Vec::new();
+    let finished_now = actions.iter().any(|a| matches!(a, Action::Finished { .. }));
+    let was = object.data["status"]["phase"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if was != phase::RUNNING && cached.run.phase() == phase::RUNNING {
+        events.push((
+            false,
+            "WorkflowRunning".to_owned(),
+            "Workflow Running".to_owned(),
+        ));
+    }
+    if cached.run.workflow().spec.metrics.is_some() {
+        let problems = ctx
+            .metrics
+            .custom
+            .emit(cached.run.workflow(), finished_now, Utc::now());
+        if finished_now {
+            for problem in problems {
+                events.push((true, "MetricError".to_owned(), problem));
+            }
+        }
+    }
     for action in actions {
         match action {
             Action::CreatePod {

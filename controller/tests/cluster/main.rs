@@ -58,7 +58,7 @@ async fn a_steps_workflow_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dag_with_a_failing_task_retries_and_fails() {
-    let (client, ns, name, _controller) = scenario(
+    let (client, ns, name, world) = scenario(
         "dag",
         r#"
 apiVersion: argoproj.io/v1alpha1
@@ -66,6 +66,12 @@ kind: Workflow
 metadata: {name: dag}
 spec:
   entrypoint: main
+  metrics:
+    prometheus:
+    - name: dag_failures_total
+      help: Failed DAG runs
+      when: "{{workflow.status}} == Failed"
+      counter: {value: "1"}
   templates:
   - name: main
     dag:
@@ -95,6 +101,11 @@ spec:
     assert_eq!(nodes["d"].1, "Omitted");
     // a, b and three attempts of c.
     assert_eq!(pods(&client, &ns).await.len(), 5);
+    let text = world.0.ctx.metrics.render().unwrap();
+    assert!(
+        text.contains("argo_workflows_dag_failures_total 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
