@@ -160,3 +160,7 @@ async fn main() -> anyhow::Result<()> {
     .await;
     Ok(())
 }
+
+/// mimalloc, as the sluice CLI: every review allocates many small objects.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
