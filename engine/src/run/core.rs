@@ -22,6 +22,11 @@ use crate::result::RESULT_GRACE_SECONDS;
 /// How deep templates may call templates.
 pub(crate) const MAX_DEPTH: usize = 100;
 
+/// Pods one step creates at most; a fan-out wider than this goes on in
+/// the next step (the backend is asked to come back at once), so a step's
+/// cost and the size of its actions stay bounded whatever the fan-out.
+pub(crate) const MAX_PODS_PER_STEP: usize = 1000;
+
 /// The engine: one workflow and everything derived from it.
 #[derive(Debug)]
 pub(crate) struct Engine {
@@ -36,6 +41,8 @@ pub(crate) struct Engine {
     pub(crate) actions: Vec<Action>,
     pub(crate) queue: VecDeque<(String, Option<String>)>,
     pub(crate) requeue: Option<DateTime<Utc>>,
+    /// Pods created in this step (at most [`MAX_PODS_PER_STEP`]).
+    pub(crate) pods_started: usize,
     /// The workflow as pods see it (built on first use).
     pub(crate) pod_wf: Option<std::sync::Arc<Workflow>>,
     /// Workflow variables for this step.
@@ -60,6 +67,11 @@ pub(crate) struct Index {
     pub(crate) pending: HashMap<String, VecDeque<Prepared>>,
     /// Every child a group will have.
     pub(crate) total: HashMap<String, usize>,
+    /// The scope a group's pending children start in (its steps or DAG
+    /// node's variables when the group started, without the workflow's),
+    /// built once per group: recomputing it for each child would cost the
+    /// size of every loop before it, per child.
+    pub(crate) group_scopes: HashMap<String, super::vars::Layer>,
     /// The last state of each pod, by node id.
     pub(crate) pods: HashMap<String, PodObservation>,
     /// The last result of each node.
@@ -115,6 +127,7 @@ impl Engine {
             actions: Vec::new(),
             queue: VecDeque::new(),
             requeue: None,
+            pods_started: 0,
             pod_wf: None,
             wf_vars_cache: Default::default(),
             resolved_templates: Default::default(),
@@ -292,6 +305,7 @@ impl Engine {
         self.wf_vars_cache.borrow_mut().take();
         self.actions.clear();
         self.requeue = None;
+        self.pods_started = 0;
         if self.phase() == phase::PENDING || self.status().phase.is_none() {
             self.start();
         }

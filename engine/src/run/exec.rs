@@ -16,7 +16,7 @@ use sluice_api::types::{
     Parameter, Sequence, Template, TemplateRef, Workflow, WorkflowSpec, WorkflowStep,
 };
 
-use super::core::{Engine, MAX_DEPTH};
+use super::core::{Engine, MAX_DEPTH, MAX_PODS_PER_STEP};
 use super::vars::{Vars, check_resolved, go_json, has_location, item_description, with_location};
 use super::{Action, SIGTERM, node_type as nt, phase};
 use crate::inject::pod_for_backend;
@@ -404,7 +404,11 @@ impl Engine {
         vars: &Vars,
     ) -> Result<(Arc<Template>, String, Option<TemplateRef>), String> {
         if let Some(inline) = &call.inline {
-            return Ok((Arc::new(self.with_defaults(inline)?), scope.to_owned(), None));
+            return Ok((
+                Arc::new(self.with_defaults(inline)?),
+                scope.to_owned(),
+                None,
+            ));
         }
         if let Some(reference) = &call.template_ref {
             let name = vars.substitute_strict(&reference.name)?;
@@ -921,19 +925,28 @@ impl Engine {
                 }
             }
         }
-        let resolved = if self.has_tags(template) {
-            let mut json = serde_json::to_value(&**template).unwrap_or(Json::Null);
-            if let Some(o) = json.as_object_mut() {
-                o.remove("inputs");
+        let tagged = self.has_tags(template);
+        let resolve = || {
+            if tagged {
+                let mut json = serde_json::to_value(&**template).unwrap_or(Json::Null);
+                if let Some(o) = json.as_object_mut() {
+                    o.remove("inputs");
+                }
+                vars.substitute_json(&mut json, true).and_then(|_| {
+                    serde_json::from_value::<Template>(json).map_err(|e| e.to_string())
+                })
+            } else {
+                // Nothing to substitute (inputs aside, which are replaced).
+                Ok((**template).clone())
             }
-            vars.substitute_json(&mut json, true)
-                .and_then(|_| serde_json::from_value::<Template>(json).map_err(|e| e.to_string()))
-        } else {
-            // Nothing to substitute (inputs aside, which are replaced).
-            Ok((**template).clone())
         };
-        let built = resolved
-            .and_then(|mut t| {
+        let shared = !tagged && template.inputs.is_none() && *inputs == Inputs::default();
+        let built = if shared {
+            // The pod runs the template as resolved: shared, not copied
+            // per pod (a fan-out keeps one per node).
+            Ok(template.clone())
+        } else {
+            resolve().and_then(|mut t| {
                 // Input artifacts' locations (`git.revision:
                 // "{{inputs.parameters.rev}}"`) resolve like the rest.
                 let mut inputs = inputs.clone();
@@ -946,9 +959,10 @@ impl Engine {
                         serde_json::from_value(artifacts).map_err(|e| e.to_string())?;
                 }
                 t.inputs = Some(inputs).filter(|i| *i != Inputs::default());
-                Ok(t)
+                Ok(Arc::new(t))
             })
-            .and_then(|t| self.build(id, &node, &t, exit_handler).map(|b| (t, b)));
+        }
+        .and_then(|t| self.build(id, &node, &t, exit_handler).map(|b| (t, b)));
         let (t, (pod, cm, pod_name)) = match built {
             Ok(b) => b,
             Err(e) => {
@@ -973,8 +987,9 @@ impl Engine {
                 }
             }
         }
-        self.idx.templates.insert(id.to_owned(), Arc::new(t));
+        self.idx.templates.insert(id.to_owned(), t);
         self.idx.live_pods.insert(id.to_owned(), pod_name);
+        self.pods_started += 1;
         self.actions.push(Action::CreatePod {
             node_id: id.to_owned(),
             pod: Box::new(pod),
@@ -1995,6 +2010,13 @@ fn ensure_prepared(e: &mut Engine, gid: &str) {
         .into_iter()
         .filter(|p| e.node_by_name(&p.name).is_none())
         .collect();
+    if !pending.is_empty() {
+        // Children that start in later steps (parallelism, the per-step
+        // pod cap) start in this scope, not one rebuilt each time: the
+        // steps of earlier groups (and the tasks a loop task depends on)
+        // are done, so it does not change while the group runs.
+        e.idx.group_scopes.insert(gid.to_owned(), vars.into_layer());
+    }
     e.idx.total.insert(gid.to_owned(), total);
     e.idx.pending.insert(gid.to_owned(), pending);
 }
@@ -2017,6 +2039,7 @@ fn advance_group(e: &mut Engine, gid: &str) {
     if pending > 0 {
         if let Err(reason) = e.may_start(e.idx.exit_nodes.contains(gid)) {
             e.idx.pending.insert(gid.to_owned(), VecDeque::new());
+            e.idx.group_scopes.remove(gid);
             let total = e.node(gid).map_or(0, |n| n.children.len());
             e.idx.total.insert(gid.to_owned(), total);
             if settled_count(e, gid) >= total {
@@ -2024,10 +2047,12 @@ fn advance_group(e: &mut Engine, gid: &str) {
             }
             return;
         }
-        let template = e.template_of(&boundary);
-        let vars = match &template {
-            Some(t) => e.scope_vars(&boundary, t),
-            None => Vars::over(e.wf_vars()),
+        let vars = match e.idx.group_scopes.get(gid) {
+            Some(layer) => Vars::over_layer(e.wf_vars(), layer.clone()),
+            None => match e.template_of(&boundary) {
+                Some(t) => e.scope_vars(&boundary, &t),
+                None => Vars::over(e.wf_vars()),
+            },
         };
         loop {
             let created = e.node(gid).map_or(0, |n| n.children.len());
@@ -2035,10 +2060,17 @@ fn advance_group(e: &mut Engine, gid: &str) {
             if limit.is_some_and(|l| running >= l) || !workflow_slot(e, gid) {
                 break;
             }
+            if e.pods_started >= MAX_PODS_PER_STEP {
+                e.wake_at(gid, e.now);
+                break;
+            }
             let Some(next) = e.idx.pending.get_mut(gid).and_then(VecDeque::pop_front) else {
                 break;
             };
             e.start_prepared(gid, &boundary, &next, &vars);
+        }
+        if e.idx.pending.get(gid).is_none_or(VecDeque::is_empty) {
+            e.idx.group_scopes.remove(gid);
         }
     }
     let total = e.idx.total.get(gid).copied().unwrap_or(0);
@@ -2444,6 +2476,11 @@ fn advance_dag(e: &mut Engine, id: &str) {
         if !workflow_slot(e, id) {
             running = true;
             continue;
+        }
+        if e.pods_started >= MAX_PODS_PER_STEP {
+            e.wake_at(id, e.now);
+            running = true;
+            break;
         }
         let v = vars
             .get_or_insert_with(|| e.scope_vars(id, &template))

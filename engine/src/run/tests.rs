@@ -901,3 +901,73 @@ fn sub_path_narrows_an_artifacts_key() {
         serde_json::from_value(serde_json::json!({"name": "r", "raw": {"data": "x"}})).unwrap();
     assert!(super::exec::append_to_key(&mut raw, "f").is_err());
 }
+
+#[test]
+fn a_wide_fan_out_creates_its_pods_over_several_steps() {
+    let mut run = Run::new(
+        parse(
+            "metadata: {name: wide}\nspec:\n  entrypoint: main\n  templates:\n  - name: main\n    steps: [[{name: each, template: t, withSequence: {count: \"2500\"}}]]\n  - name: t\n    container: {image: a, command: [run]}\n",
+        ),
+        Env::default(),
+    );
+    let count = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::CreatePod { .. }))
+            .count()
+    };
+    let first = run.step(Vec::new(), t0());
+    assert_eq!(count(&first), 1000);
+    assert!(
+        first
+            .iter()
+            .any(|a| matches!(a, Action::RequeueAt(at) if *at == t0())),
+        "asks to be called again at once"
+    );
+    let second = run.step(vec![Observation::Tick], t0());
+    assert_eq!(count(&second), 1000);
+    let third = run.step(vec![Observation::Tick], t0());
+    assert_eq!(count(&third), 500);
+    assert!(!third.iter().any(|a| matches!(a, Action::RequeueAt(_))));
+}
+
+#[test]
+fn a_fan_out_started_over_several_steps_keeps_its_scope() {
+    // The second group's children start over three steps (the pod cap):
+    // each one still sees the first loop's aggregate and its own item.
+    let mut sim = Sim::new(
+        r#"
+metadata: {name: scope}
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    inputs: {parameters: [{name: tag, value: t}]}
+    steps:
+    - - {name: gen, template: gen, withItems: [a, b]}
+    - - {name: each, template: use, withSequence: {count: "2100"}, arguments: {parameters: [{name: p, value: "{{inputs.parameters.tag}} {{steps.gen.outputs.result}} {{item}}"}]}}
+  - name: gen
+    script: {image: p, command: [gen]}
+  - name: use
+    inputs: {parameters: [{name: p}]}
+    container: {image: a, command: ["use {{inputs.parameters.p}}"]}
+"#,
+    );
+    sim.run(&|t| {
+        if args(t) == "gen" {
+            (0, Some("r".into()), vec![])
+        } else {
+            (0, None, vec![])
+        }
+    });
+    assert_eq!(sim.run.phase(), "Succeeded", "{}", sim.message());
+    let used: Vec<String> = sim
+        .pods
+        .iter()
+        .map(|(_, t)| args(t))
+        .filter(|a| a.starts_with("use "))
+        .collect();
+    assert_eq!(used.len(), 2100);
+    assert_eq!(used[0], r#"use t ["r","r"] 0"#);
+    assert_eq!(used[2099], r#"use t ["r","r"] 2099"#);
+}

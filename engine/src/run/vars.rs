@@ -39,12 +39,18 @@ pub(crate) const LOCATION_FIELDS: [&str; 11] = [
     "local",
 ];
 
-/// One substitution scope: its own variables over a shared, immutable
-/// base (the workflow's variables), so that a scope per pod or per loop
-/// item costs what it adds, not a copy of every workflow variable.
+/// Variables shared by many scopes (a steps or DAG node's, kept while its
+/// group starts children), without the workflow's under them.
+pub(crate) type Layer = Arc<BTreeMap<String, Value>>;
+
+/// One substitution scope: its own variables over a shared layer (a
+/// steps or DAG node's variables) over a shared, immutable base (the
+/// workflow's variables), so that a scope per pod or per loop item costs
+/// what it adds, not a copy of every variable under it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Vars {
     base: Option<Arc<Vars>>,
+    layer: Option<Layer>,
     map: BTreeMap<String, Value>,
     now: Option<DateTime<Utc>>,
 }
@@ -53,6 +59,7 @@ impl Vars {
     pub(crate) fn new(now: DateTime<Utc>) -> Vars {
         Vars {
             base: None,
+            layer: None,
             map: BTreeMap::new(),
             now: Some(now),
         }
@@ -63,7 +70,30 @@ impl Vars {
         Vars {
             now: base.now,
             base: Some(base),
+            layer: None,
             map: BTreeMap::new(),
+        }
+    }
+
+    /// An empty scope over `layer` over `base` (the layer's variables win).
+    pub(crate) fn over_layer(base: Arc<Vars>, layer: Layer) -> Vars {
+        Vars {
+            layer: Some(layer),
+            ..Vars::over(base)
+        }
+    }
+
+    /// The variables set here (and in this scope's layer), as a layer to
+    /// share: what [`Vars::over_layer`] puts back over a base.
+    pub(crate) fn into_layer(self) -> Layer {
+        match self.layer {
+            None => Arc::new(self.map),
+            Some(layer) if self.map.is_empty() => layer,
+            Some(layer) => {
+                let mut all = (*layer).clone();
+                all.extend(self.map);
+                Arc::new(all)
+            }
         }
     }
 
@@ -78,16 +108,23 @@ impl Vars {
 
     /// The value of a variable, set here or in the base.
     fn get(&self, key: &str) -> Option<&Value> {
-        match self.map.get(key) {
-            Some(v) => Some(v),
-            None => self.base.as_ref()?.get(key),
+        if let Some(v) = self.map.get(key) {
+            return Some(v);
         }
+        if let Some(v) = self.layer.as_ref().and_then(|l| l.get(key)) {
+            return Some(v);
+        }
+        self.base.as_ref()?.get(key)
     }
 
-    /// Every variable (base first, then those set here, which win).
+    /// Every variable (base first, then the layer, then those set here,
+    /// which win).
     fn collect_into(&self, out: &mut BTreeMap<String, Value>) {
         if let Some(base) = &self.base {
             base.collect_into(out);
+        }
+        for (k, v) in self.layer.iter().flat_map(|l| l.iter()) {
+            out.insert(k.clone(), v.clone());
         }
         for (k, v) in &self.map {
             out.insert(k.clone(), v.clone());
@@ -96,7 +133,7 @@ impl Vars {
 
     /// The expr-lang scope of these variables.
     fn scope(&self) -> FlatScope {
-        let scope: FlatScope = if self.base.is_none() {
+        let scope: FlatScope = if self.base.is_none() && self.layer.is_none() {
             self.map
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
