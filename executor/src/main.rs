@@ -37,9 +37,11 @@ enum Command {
     Version,
 }
 
+/// A single-threaded runtime: `init` and `wait` do one thing at a time, and
+/// starting worker threads was a measurable part of every pod's start-up
+/// (blocking work still goes to the blocking pool).
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))

@@ -122,6 +122,80 @@ pub struct PodRunner {
     generation: u64,
     pending: Vec<Observation>,
     images: BTreeSet<String>,
+    trash: Trash,
+}
+
+/// Removes the directories of ended pods on a thread of its own: removing
+/// files is the slowest thing a pod's end does (a journalled file system,
+/// discards), and the loop that starts the next pods must not wait for it.
+/// A directory is first renamed aside, so a new pod of the same name starts
+/// with a fresh one; dropping the `Trash` waits until all are gone.
+struct Trash {
+    tx: Option<std::sync::mpsc::Sender<PathBuf>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    renamed: u64,
+}
+
+impl std::fmt::Debug for Trash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trash")
+            .field("renamed", &self.renamed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Trash {
+    fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+        let thread = std::thread::Builder::new()
+            .name("sluice-trash".into())
+            .spawn(move || {
+                for dir in rx {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            })
+            .ok();
+        Self {
+            tx: thread.is_some().then_some(tx),
+            thread,
+            renamed: 0,
+        }
+    }
+
+    /// Removes `dir` (soon).
+    fn remove(&mut self, dir: &Path) {
+        if let Some(tx) = &self.tx
+            && let (Some(parent), Some(name)) = (dir.parent(), dir.file_name())
+        {
+            self.renamed += 1;
+            let aside = parent.join(format!(
+                ".removed-{}-{}-{}",
+                std::process::id(),
+                self.renamed,
+                name.to_string_lossy()
+            ));
+            match std::fs::rename(dir, &aside) {
+                Ok(()) => {
+                    if let Err(e) = tx.send(aside) {
+                        let _ = std::fs::remove_dir_all(e.0);
+                    }
+                    return;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                Err(_) => {}
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+impl Drop for Trash {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 fn waiting(name: &str) -> ContainerObservation {
@@ -160,6 +234,7 @@ impl PodRunner {
             generation: 0,
             pending: Vec::new(),
             images: BTreeSet::new(),
+            trash: Trash::new(),
         }
     }
 
@@ -419,9 +494,14 @@ impl PodRunner {
                 .args(&launch.args)
                 .env_clear()
                 .envs(launch.env.iter().map(|(k, v)| (k, v)))
-                .current_dir(&launch.cwd)
                 .stdin(Stdio::null())
                 .process_group(0);
+            // A working directory makes the standard library fork this
+            // (large) process instead of using `posix_spawn` (in a static
+            // binary): set it only where it matters.
+            if let Some(cwd) = &launch.cwd {
+                command.current_dir(cwd);
+            }
             match (&self.logs, role) {
                 (Some(logs), Role::Main) => {
                     let (reader, writer) = std::io::pipe()?;
@@ -596,7 +676,7 @@ impl PodRunner {
             && (pod.inits..pod.ctrs.len())
                 .all(|i| !matches!(pod.state(i), ContainerState::Waiting));
         if pod.deleting {
-            let _ = std::fs::remove_dir_all(&pod.pod_dir);
+            self.trash.remove(&pod.pod_dir);
             let _ = std::fs::remove_file(self.cfg.run.result_file(node_id));
             self.pending.push(Observation::PodDeleted {
                 node_id: node_id.to_owned(),
@@ -622,7 +702,7 @@ impl PodRunner {
             pod.obs.finished_at = Some(Utc::now());
         }
         pod.kill_at = None;
-        let _ = std::fs::remove_dir_all(&pod.pod_dir);
+        self.trash.remove(&pod.pod_dir);
         self.read_result(node_id);
     }
 

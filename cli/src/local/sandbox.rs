@@ -54,7 +54,10 @@ pub struct Launch {
     pub args: Vec<OsString>,
     /// The whole environment of the process (the host's is not inherited).
     pub env: Vec<(String, String)>,
-    pub cwd: PathBuf,
+    /// The working directory; `None` when it does not matter (bubblewrap
+    /// changes to the container's own; the executor's `init` and `wait`
+    /// use absolute paths only).
+    pub cwd: Option<PathBuf>,
 }
 
 /// The host directory (or file) behind each of the pod's volumes.
@@ -653,7 +656,7 @@ pub fn launch(
             program,
             args: argv.collect(),
             env,
-            cwd,
+            cwd: (!executor_direct).then_some(cwd),
         });
     }
 
@@ -764,7 +767,7 @@ pub fn launch(
         program: bwrap_program(),
         args,
         env,
-        cwd: PathBuf::from("/"),
+        cwd: None,
     })
 }
 
