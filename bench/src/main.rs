@@ -2,6 +2,7 @@
 //! to a baseline measured in the same run, so results compare across machines.
 
 mod artifacts;
+mod controller;
 mod engine;
 mod lint;
 mod local;
@@ -13,18 +14,19 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let Some(name) = args.next() else {
         bail!(
-            "usage: sluice-bench NAME [ARGS]\nbenchmarks: lint, artifacts, engine, local, webhook"
+            "usage: sluice-bench NAME [ARGS]\nbenchmarks: lint, artifacts, engine, local, webhook, controller"
         );
     };
     let rest: Vec<String> = args.collect();
     match name.as_str() {
         "lint" => lint::run(&rest),
         "artifacts" => artifacts::run(&rest),
+        "controller" => controller::run(&rest),
         "engine" => engine::run(&rest),
         "local" => local::run(&rest),
         "webhook" => webhook::run(&rest),
         other => bail!(
-            "unknown benchmark {other:?}; benchmarks: lint, artifacts, engine, local, webhook"
+            "unknown benchmark {other:?}; benchmarks: lint, artifacts, engine, local, webhook, controller"
         ),
     }
 }
