@@ -10,6 +10,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, RwLock};
 
 use futures::{Stream, StreamExt as _};
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt as _;
@@ -146,8 +147,13 @@ impl<K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static> Ind
     }
 
     /// Watches objects labelled with a workflow through `api`, keeping the
-    /// index; yields the workflows each change touches.
-    pub fn watch(&self, api: Api<K>) -> impl Stream<Item = WorkflowKey> + Send + 'static {
+    /// index (each object first trimmed by `trim` to what the controller
+    /// reads); yields the workflows each change touches.
+    pub fn watch(
+        &self,
+        api: Api<K>,
+        trim: fn(&mut K),
+    ) -> impl Stream<Item = WorkflowKey> + Send + 'static {
         let index = self.clone();
         let config = watcher::Config::default().labels(LABEL_WORKFLOW);
         let mut relist = Groups::default();
@@ -155,7 +161,13 @@ impl<K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static> Ind
             .default_backoff()
             .filter_map(move |event| {
                 let touched = match event {
-                    Ok(event) => index.apply(event, &mut relist),
+                    Ok(mut event) => {
+                        match &mut event {
+                            Event::Apply(o) | Event::Delete(o) | Event::InitApply(o) => trim(o),
+                            Event::Init | Event::InitDone => {}
+                        }
+                        index.apply(event, &mut relist)
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "watch failed; retrying");
                         Vec::new()
@@ -167,10 +179,28 @@ impl<K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static> Ind
     }
 }
 
+/// A pod as the controller reads it: metadata without managed fields, the
+/// node it runs on and its status. The spec's containers (with the
+/// executor's environment, the template among it) are most of a workflow
+/// pod's size and are never read back.
+pub fn trim_pod(pod: &mut Pod) {
+    pod.metadata.managed_fields = None;
+    if let Some(spec) = &mut pod.spec {
+        *spec = PodSpec {
+            node_name: spec.node_name.take(),
+            ..PodSpec::default()
+        };
+    }
+}
+
+/// A dynamic object without its managed fields.
+pub fn trim_dynamic(object: &mut kube::core::DynamicObject) {
+    object.metadata.managed_fields = None;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::Pod;
 
     fn pod(namespace: &str, name: &str, workflow: &str) -> Pod {
         serde_json::from_value(serde_json::json!({

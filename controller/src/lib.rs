@@ -151,10 +151,19 @@ impl Context {
         }
     }
 
-    fn take_run(&self, key: &WorkflowKey, object: &DynamicObject) -> Option<Cached> {
+    /// The engine kept for the workflow, if it still matches the object;
+    /// `Err(())` when the object is older than what this controller last
+    /// wrote (the watch has not caught up: work on it would only conflict).
+    fn take_run(&self, key: &WorkflowKey, object: &DynamicObject) -> Result<Option<Cached>, ()> {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        let cached = runs.remove(key)?;
-        cached.matches(object).then_some(cached)
+        let Some(cached) = runs.remove(key) else {
+            return Ok(None);
+        };
+        if cached.is_newer_than(object) {
+            runs.insert(key.clone(), cached);
+            return Err(());
+        }
+        Ok(cached.matches(object).then_some(cached))
     }
 
     fn put_run(&self, key: WorkflowKey, cached: Cached) {
@@ -233,13 +242,17 @@ pub async fn run(
         }
         None => Api::all_with(client.clone(), resource),
     };
-    let pods = ctx.pods.watch(match &options.namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    });
-    let results = ctx
-        .results
-        .watch(scoped(&kinds::resource("WorkflowTaskResult")));
+    let pods = ctx.pods.watch(
+        match &options.namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        },
+        index::trim_pod,
+    );
+    let results = ctx.results.watch(
+        scoped(&kinds::resource("WorkflowTaskResult")),
+        index::trim_dynamic,
+    );
     let feeder = tokio::spawn(async move {
         let mut merged = futures::stream::select(pods.boxed(), results.boxed());
         while let Some(key) = merged.next().await {

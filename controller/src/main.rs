@@ -31,7 +31,7 @@ struct Args {
     )]
     admin_listen: SocketAddr,
     /// Workflows reconciled at once.
-    #[arg(long, env = "SLUICE_CONTROLLER_WORKERS", default_value_t = 8)]
+    #[arg(long, env = "SLUICE_CONTROLLER_WORKERS", default_value_t = 32)]
     workers: u16,
     /// Only this namespace's workflows (namespaced mode).
     #[arg(long, env = "SLUICE_CONTROLLER_NAMESPACE")]
@@ -176,3 +176,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
     }
 }
+
+/// mimalloc, as the other Sluice binaries: the engine allocates much.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

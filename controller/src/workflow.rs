@@ -83,8 +83,11 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Requeu
         return gc::finished(object, ctx).await;
     }
     let mut cached = match ctx.take_run(&key, object) {
-        Some(cached) => cached,
-        None => build(object, ctx).await?,
+        Ok(Some(cached)) => cached,
+        Ok(None) => build(object, ctx).await?,
+        // Our own newer write is on its way through the watch, which
+        // triggers this workflow again.
+        Err(()) => return Ok(Requeue::requeue(Duration::from_secs(1))),
     };
     let mut observations = Vec::new();
     let spec = object.data.get("spec").cloned().unwrap_or(Value::Null);
@@ -469,6 +472,20 @@ async fn build(object: &DynamicObject, ctx: &Context) -> Result<Cached, Error> {
 }
 
 impl Cached {
+    /// Whether this engine was written after the object's version: etcd's
+    /// resourceVersions increase, and the API server hands them out as
+    /// decimal numbers (anything else is never called older).
+    pub fn is_newer_than(&self, object: &DynamicObject) -> bool {
+        let parse = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
+        match (
+            parse(Some(self.resource_version.as_str())),
+            parse(object.metadata.resource_version.as_deref()),
+        ) {
+            (Some(ours), Some(theirs)) => theirs < ours,
+            _ => false,
+        }
+    }
+
     /// Whether this engine still matches the object: the same version, or
     /// only metadata or spec changed since (an intent, a label, `suspend`).
     pub fn matches(&self, object: &DynamicObject) -> bool {

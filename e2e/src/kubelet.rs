@@ -50,61 +50,74 @@ pub fn kubelet(client: &kube::Client, namespace: &str) -> Kubelet {
             if pod.metadata.deletion_timestamp.is_some() || done.contains(&name) {
                 continue;
             }
-            let Some(spec) = &pod.spec else { continue };
-            let image = spec
-                .containers
-                .iter()
-                .find(|c| c.name == "main")
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default();
             done.insert(name.clone());
-            if image == "sim/hang" {
-                let status = json!({"status": {"phase": "Running", "containerStatuses":
-                    statuses(spec, None)}});
-                let _ = pods
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-                    .await;
-                continue;
-            }
-            let code: i32 = image
-                .strip_prefix("sim/exit:")
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            let annotations = pod.metadata.annotations.clone().unwrap_or_default();
-            let labels = pod.metadata.labels.clone().unwrap_or_default();
-            let owner = ResultOwner {
-                namespace: namespace.clone(),
-                workflow_name: labels.get(LABEL_WORKFLOW).cloned().unwrap_or_default(),
-                workflow_uid: pod
-                    .metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .next()
-                    .map(|o| o.uid.clone())
-                    .unwrap_or_default(),
-                node_id: annotations
-                    .get(ANNOTATION_NODE_ID)
-                    .cloned()
-                    .unwrap_or_default(),
-            };
-            let result = task_result(&owner, None, None, None, true);
-            // task_result sets apiVersion and kind.
-            let Ok(object) =
-                serde_json::to_value(&result).and_then(serde_json::from_value::<DynamicObject>)
-            else {
-                continue;
-            };
-            let _ = results.create(&PostParams::default(), &object).await;
-            let phase = if code == 0 { "Succeeded" } else { "Failed" };
-            let status = json!({"status": {"phase": phase, "containerStatuses":
-                statuses(spec, Some(code))}});
-            let _ = pods
-                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
-                .await;
+            // Each pod on its own task, as a kubelet runs pods side by side.
+            let (pods, results, namespace) = (pods.clone(), results.clone(), namespace.clone());
+            tokio::spawn(async move { finish(pod, name, pods, results, namespace).await });
         }
     });
     Kubelet { task }
+}
+
+/// Plays one pod to its end, as its image says.
+async fn finish(
+    pod: Pod,
+    name: String,
+    pods: Api<Pod>,
+    results: Api<DynamicObject>,
+    namespace: String,
+) {
+    let Some(spec) = &pod.spec else { return };
+    let image = spec
+        .containers
+        .iter()
+        .find(|c| c.name == "main")
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    if image == "sim/hang" {
+        let status = json!({"status": {"phase": "Running", "containerStatuses":
+            statuses(spec, None)}});
+        let _ = pods
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+            .await;
+        return;
+    }
+    let code: i32 = image
+        .strip_prefix("sim/exit:")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let owner = ResultOwner {
+        namespace: namespace.clone(),
+        workflow_name: labels.get(LABEL_WORKFLOW).cloned().unwrap_or_default(),
+        workflow_uid: pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .next()
+            .map(|o| o.uid.clone())
+            .unwrap_or_default(),
+        node_id: annotations
+            .get(ANNOTATION_NODE_ID)
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let result = task_result(&owner, None, None, None, true);
+    // task_result sets apiVersion and kind.
+    let Ok(object) =
+        serde_json::to_value(&result).and_then(serde_json::from_value::<DynamicObject>)
+    else {
+        return;
+    };
+    let _ = results.create(&PostParams::default(), &object).await;
+    let phase = if code == 0 { "Succeeded" } else { "Failed" };
+    let status = json!({"status": {"phase": phase, "containerStatuses":
+        statuses(spec, Some(code))}});
+    let _ = pods
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .await;
 }
 
 fn statuses(spec: &k8s_openapi::api::core::v1::PodSpec, code: Option<i32>) -> serde_json::Value {
