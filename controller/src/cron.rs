@@ -198,8 +198,9 @@ pub fn eval_stop(
     }
 }
 
-/// The run of `cron` scheduled at `at`.
-pub fn run_for(cron: &CronWorkflow, at: DateTime<Utc>) -> Workflow {
+/// The run of `cron` scheduled at `at`, labelled with the controller's
+/// `instanceID` when it has one.
+pub fn run_for(cron: &CronWorkflow, at: DateTime<Utc>, instance: Option<&str>) -> Workflow {
     let name = cron.metadata.name.clone().unwrap_or_default();
     let mut workflow = Workflow {
         api_version: Some(sluice_api::types::API_VERSION.into()),
@@ -217,6 +218,12 @@ pub fn run_for(cron: &CronWorkflow, at: DateTime<Utc>) -> Workflow {
         .metadata
         .labels
         .insert(LABEL_CRON.into(), name.clone());
+    if let Some(id) = instance.filter(|id| !id.is_empty()) {
+        workflow
+            .metadata
+            .labels
+            .insert(sluice_engine::pod::LABEL_INSTANCE_ID.into(), id.to_owned());
+    }
     workflow.metadata.annotations.insert(
         ANNOTATION_SCHEDULED.into(),
         at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -246,7 +253,10 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
     let runs = runs_writer.as_reader();
     let watch_crons = reflector::reflector(
         cron_writer,
-        watcher::watcher(api("CronWorkflow"), watcher::Config::default()),
+        watcher::watcher(
+            api("CronWorkflow"),
+            watcher::Config::default().labels(&ctx.instance_selector()),
+        ),
     )
     .default_backoff()
     .for_each(|_| futures::future::ready(()));
@@ -254,7 +264,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         runs_writer,
         watcher::watcher(
             api("Workflow"),
-            watcher::Config::default().labels(LABEL_CRON),
+            watcher::Config::default().labels(&format!("{LABEL_CRON},{}", ctx.instance_selector())),
         ),
     )
     .default_backoff()
@@ -546,7 +556,7 @@ async fn submit(
         }
         _ => {}
     }
-    let workflow = run_for(cron, at);
+    let workflow = run_for(cron, at, ctx.config().instance_id.as_deref());
     let dynamic =
         kinds::to_dynamic(&workflow, &kinds::resource("Workflow")).map_err(Error::Json)?;
     let run_name = workflow.metadata.name.clone().unwrap_or_default();
@@ -689,7 +699,11 @@ mod tests {
         let mut cron = CronWorkflow::default();
         cron.metadata.name = Some("nightly".into());
         cron.metadata.uid = Some("u1".into());
-        let run = run_for(&cron, at("2026-01-01T00:01:00Z"));
+        let run = run_for(&cron, at("2026-01-01T00:01:00Z"), Some("blue"));
+        assert_eq!(
+            run.metadata.labels[sluice_engine::pod::LABEL_INSTANCE_ID],
+            "blue"
+        );
         assert_eq!(run.metadata.name.as_deref(), Some("nightly-1767225660"));
         assert_eq!(run.metadata.labels[LABEL_CRON], "nightly");
         assert_eq!(

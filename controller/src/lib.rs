@@ -121,6 +121,21 @@ impl Context {
         }
     }
 
+    /// The label selector of the objects this controller owns: those of its
+    /// `instanceID`, or those without one when it has none (as upstream).
+    pub fn instance_selector(&self) -> String {
+        let label = sluice_engine::pod::LABEL_INSTANCE_ID;
+        match self
+            .config()
+            .instance_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+        {
+            Some(id) => format!("{label}={id}"),
+            None => format!("!{label}"),
+        }
+    }
+
     /// Installs a fault hook (tests).
     pub fn with_fault(mut self, hook: FaultHook) -> Self {
         self.fault = Some(hook);
@@ -272,7 +287,8 @@ pub async fn run(
     let triggers = triggers.map(move |(namespace, name)| {
         ObjectRef::new_with(&name, resource.clone()).within(&namespace)
     });
-    Controller::new_with(scoped(&workflows), watcher::Config::default(), workflows)
+    let owned = watcher::Config::default().labels(&ctx.instance_selector());
+    Controller::new_with(scoped(&workflows), owned, workflows)
         .reconcile_on(triggers)
         .with_config(controller::Config::default().concurrency(options.workers))
         .graceful_shutdown_on(shutdown)

@@ -564,3 +564,37 @@ async fn the_chart_roles_are_enough() {
         .expect_err("no pod rights");
     assert!(matches!(denied, kube::Error::Api(s) if s.code == 403));
 }
+
+/// With an instanceID, the controller runs only the workflows labelled
+/// with it, and leaves the others to their controller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_id_divides_the_workflows() {
+    let client = client().await;
+    let ns = namespace(&client, "instance").await;
+    let _kubelet = kubelet(&client, &ns);
+    let config = sluice_api::Config {
+        instance_id: Some("blue".into()),
+        ..Default::default()
+    };
+    let _controller = controller_with(&client, &ns, None, config).await;
+    let other = submit(&client, &ns, STEPS).await;
+    let ours = STEPS.replace(
+        "metadata: {name: steps}",
+        "metadata: {name: blue, labels: {workflows.argoproj.io/controller-instanceid: blue}}",
+    );
+    let name = submit(&client, &ns, &ours).await;
+    let wf = wait_phase(&client, &ns, &name, &["Succeeded", "Failed", "Error"]).await;
+    assert_eq!(wf.data["status"]["phase"], "Succeeded");
+    let untouched = workflows(&client, &ns).get(&other).await.unwrap();
+    assert!(
+        untouched.data.get("status").is_none(),
+        "{:#}",
+        untouched.data
+    );
+    let pods = pods(&client, &ns).await;
+    assert!(
+        pods.keys().all(|p| p.starts_with("blue")),
+        "{:?}",
+        pods.keys()
+    );
+}
