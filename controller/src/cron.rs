@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use futures::StreamExt as _;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::DynamicObject;
-use kube::runtime::reflector::{self, Store, store::Writer};
+use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::json;
 use sluice_api::cron::{Schedule, parse_schedule, parse_zone};
@@ -274,8 +274,27 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         let _ = runs.wait_until_ready().await;
         let mut reported: HashMap<(String, String), String> = HashMap::new();
         loop {
+            // The runs, by CronWorkflow, once per tick.
+            let mut by_cron: HashMap<(String, String), Vec<Arc<DynamicObject>>> = HashMap::new();
+            for run in runs.state() {
+                let cron = run.metadata.labels.as_ref().and_then(|l| l.get(LABEL_CRON));
+                if let Some(cron) = cron
+                    && run.metadata.deletion_timestamp.is_none()
+                {
+                    let namespace = run.metadata.namespace.clone().unwrap_or_default();
+                    by_cron
+                        .entry((namespace, cron.clone()))
+                        .or_default()
+                        .push(run);
+                }
+            }
             for cron in crons.state() {
-                if let Err(error) = look_at(&ctx, &cron, &runs, &mut reported).await {
+                let key = (
+                    cron.metadata.namespace.clone().unwrap_or_default(),
+                    cron.metadata.name.clone().unwrap_or_default(),
+                );
+                let mine = by_cron.remove(&key).unwrap_or_default();
+                if let Err(error) = look_at(&ctx, &cron, &mine, &mut reported).await {
                     ctx.metrics.error("CronWorkflowSubmissionError");
                     tracing::warn!(cron = ?cron.metadata.name, %error, "cron workflow");
                 }
@@ -289,7 +308,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
 async fn look_at(
     ctx: &Context,
     object: &DynamicObject,
-    runs: &Store<DynamicObject>,
+    mine: &[Arc<DynamicObject>],
     reported: &mut HashMap<(String, String), String>,
 ) -> Result<(), Error> {
     let cron: CronWorkflow = kinds::from_dynamic(object)?;
@@ -301,15 +320,6 @@ async fn look_at(
     let before = serde_json::to_value(&status).map_err(Error::Json)?;
 
     // Its runs: count the newly finished, trim the history.
-    let mine: Vec<Arc<DynamicObject>> = runs
-        .state()
-        .into_iter()
-        .filter(|w| {
-            w.metadata.namespace.as_deref() == Some(namespace.as_str())
-                && w.metadata.labels.as_ref().and_then(|l| l.get(LABEL_CRON)) == Some(&name)
-                && w.metadata.deletion_timestamp.is_none()
-        })
-        .collect();
     let label = |w: &DynamicObject, l: &str| {
         w.metadata
             .labels
@@ -325,7 +335,7 @@ async fn look_at(
     );
     let mut active = Vec::new();
     let mut finished: Vec<(String, String, String)> = Vec::new();
-    for w in &mine {
+    for w in mine {
         let run_name = w.metadata.name.clone().unwrap_or_default();
         if label(w, LABEL_COMPLETED) != "true" {
             active.push(
@@ -450,7 +460,7 @@ async fn look_at(
                 .chain(decision.run)
                 .max();
             if let Some(at) = decision.run {
-                submit(ctx, object, &cron, at, &mine, now).await?;
+                submit(ctx, object, &cron, at, mine, now).await?;
             }
             if let Some(latest) = latest {
                 status.last_scheduled_time =

@@ -59,7 +59,7 @@ fn selected(gc: &PodGC, pod: &Pod) -> bool {
         return true;
     };
     let labels = pod.metadata.labels.clone().unwrap_or_default();
-    let value = serde_json::to_value(selector).unwrap_or_default();
+    let value = selector.value();
     if let Some(match_labels) = value.get("matchLabels").and_then(|m| m.as_object()) {
         for (k, v) in match_labels {
             if labels.get(k).map(String::as_str) != v.as_str() {

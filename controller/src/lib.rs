@@ -21,7 +21,7 @@ pub mod workflow;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -60,7 +60,7 @@ pub type FaultHook = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// What the reconcilers share.
 pub struct Context {
     client: kube::Client,
-    config: RwLock<Arc<Config>>,
+    config: Config,
     pub pods: Index<Pod>,
     pub results: Index<DynamicObject>,
     pub templates: Templates,
@@ -111,7 +111,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            config: RwLock::new(Arc::new(config)),
+            config,
             pods: Index::default(),
             results: Index::default(),
             templates: Templates::default(),
@@ -146,14 +146,9 @@ impl Context {
         &self.client
     }
 
-    /// The configuration now.
-    pub fn config(&self) -> Arc<Config> {
-        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Replaces the configuration (the ConfigMap changed).
-    pub fn set_config(&self, config: Config) {
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// An action boundary: with a fault hook that says so, the controller
@@ -193,11 +188,6 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
-    }
-
-    /// Workflows whose engine is held in memory.
-    pub fn cached_runs(&self) -> usize {
-        self.runs.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Publishes a Kubernetes event about an object (failures are logged).

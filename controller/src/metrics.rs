@@ -207,7 +207,7 @@ impl Metrics {
             .inc();
     }
 
-    /// Requests counted so far (for the benchmark).
+    /// Requests counted so far with `verb`.
     pub fn k8s_request_count(&self, verb: &str) -> u64 {
         let families = self.registry.gather();
         families

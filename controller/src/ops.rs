@@ -27,15 +27,39 @@ fn post_params() -> PostParams {
     }
 }
 
-/// Creates a pod; one that exists already (same deterministic name) counts
-/// as created: `Ok(false)` then.
-pub async fn create_pod(client: &Client, namespace: &str, pod: &Pod) -> Result<bool, Error> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    match api.create(&post_params(), pod).await {
+/// Creates `object`; `Ok(false)` when one of its (deterministic) name exists
+/// already, which counts as created.
+async fn create<K>(api: Api<K>, object: &K) -> Result<bool, Error>
+where
+    K: Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.create(&post_params(), object).await {
         Ok(_) => Ok(true),
         Err(e) if is_status(&e, 409) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Deletes `name`; a missing one counts as deleted.
+async fn delete<K>(api: Api<K>, name: &str, params: &DeleteParams) -> Result<(), Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, params).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_status(&e, 404) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn workflows(client: &Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), namespace, &kinds::resource("Workflow"))
+}
+
+/// Creates a pod; one that exists already (same deterministic name) counts
+/// as created: `Ok(false)` then.
+pub async fn create_pod(client: &Client, namespace: &str, pod: &Pod) -> Result<bool, Error> {
+    create(Api::namespaced(client.clone(), namespace), pod).await
 }
 
 /// Creates a ConfigMap (a pod's template); an existing one counts.
@@ -44,12 +68,9 @@ pub async fn create_config_map(
     namespace: &str,
     config_map: &ConfigMap,
 ) -> Result<(), Error> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    match api.create(&post_params(), config_map).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_status(&e, 409) => Ok(()),
-        Err(e) => Err(e),
-    }
+    create(Api::namespaced(client.clone(), namespace), config_map)
+        .await
+        .map(drop)
 }
 
 /// Creates a claim from `volumeClaimTemplates`; an existing one counts.
@@ -58,22 +79,15 @@ pub async fn create_claim(
     namespace: &str,
     claim: &PersistentVolumeClaim,
 ) -> Result<(), Error> {
-    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-    match api.create(&post_params(), claim).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_status(&e, 409) => Ok(()),
-        Err(e) => Err(e),
-    }
+    create(Api::namespaced(client.clone(), namespace), claim)
+        .await
+        .map(drop)
 }
 
 /// Deletes a claim; a missing one counts as deleted.
 pub async fn delete_claim(client: &Client, namespace: &str, name: &str) -> Result<(), Error> {
     let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_status(&e, 404) => Ok(()),
-        Err(e) => Err(e),
-    }
+    delete(api, name, &DeleteParams::default()).await
 }
 
 /// Deletes a pod (with a grace period, when given); a missing one counts.
@@ -83,16 +97,12 @@ pub async fn delete_pod(
     name: &str,
     grace_period_seconds: Option<u32>,
 ) -> Result<(), Error> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = DeleteParams {
         grace_period_seconds,
         ..DeleteParams::default()
     };
-    match api.delete(name, &params).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_status(&e, 404) => Ok(()),
-        Err(e) => Err(e),
-    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    delete(api, name, &params).await
 }
 
 /// Reads a pod straight from the API server (not a cache): `None` when it
@@ -110,35 +120,28 @@ pub async fn replace_workflow(
     client: &Client,
     workflow: &DynamicObject,
 ) -> Result<DynamicObject, Error> {
-    let resource = kinds::resource("Workflow");
     let namespace = workflow.metadata.namespace.clone().unwrap_or_default();
     let name = workflow.metadata.name.clone().unwrap_or_default();
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
-    api.replace(&name, &post_params(), workflow).await
+    workflows(client, &namespace)
+        .replace(&name, &post_params(), workflow)
+        .await
 }
 
 /// Creates a workflow (a CronWorkflow's run); `Ok(false)` when one of that
 /// name exists already.
 pub async fn create_workflow(client: &Client, workflow: &DynamicObject) -> Result<bool, Error> {
-    let resource = kinds::resource("Workflow");
     let namespace = workflow.metadata.namespace.clone().unwrap_or_default();
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
-    match api.create(&post_params(), workflow).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_status(&e, 409) => Ok(false),
-        Err(e) => Err(e),
-    }
+    create(workflows(client, &namespace), workflow).await
 }
 
 /// Deletes a workflow (TTL); a missing one counts.
 pub async fn delete_workflow(client: &Client, namespace: &str, name: &str) -> Result<(), Error> {
-    let resource = kinds::resource("Workflow");
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_status(&e, 404) => Ok(()),
-        Err(e) => Err(e),
-    }
+    delete(
+        workflows(client, namespace),
+        name,
+        &DeleteParams::background(),
+    )
+    .await
 }
 
 #[cfg(test)]

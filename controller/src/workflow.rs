@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::Resource as _;
 use kube::core::DynamicObject;
 use kube::runtime::controller::Action as Requeue;
 use serde_json::Value;
@@ -103,20 +102,10 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Requeu
         cached.spec = spec;
     }
     let intents = intents_of(object, ctx).await;
-    let had_intents = object
-        .metadata
-        .annotations
-        .as_ref()
-        .is_some_and(|a| a.contains_key(ANNOTATION_INTENTS));
     observations.extend(intents.into_iter().map(Observation::Intent));
     observe(&key, &mut cached, ctx, &mut observations).await?;
 
-    let mut actions = cached.run.step(observations, Utc::now());
-    if had_intents {
-        // An operation (retry, resume) may reset nodes that only the next
-        // step starts.
-        actions.extend(cached.run.step(vec![Observation::Tick], Utc::now()));
-    }
+    let actions = cached.run.step(observations, Utc::now());
     let mut requeue: Option<Duration> = None;
     let mut events = Vec::new();
     let finished_now = actions.iter().any(|a| matches!(a, Action::Finished { .. }));
@@ -151,10 +140,8 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Requeu
             } => {
                 ctx.boundary("create-pod").await;
                 if let Some(config_map) = template_config_map {
-                    ops::create_config_map(ctx.client(), &key.0, &with_owner(*config_map, object))
-                        .await?;
+                    ops::create_config_map(ctx.client(), &key.0, &config_map).await?;
                 }
-                let pod = with_owner_pod(*pod, object);
                 if !ops::create_pod(ctx.client(), &key.0, &pod).await? {
                     // Created before a restart: its state (maybe final)
                     // is observed on the next pass, now that the node exists.
@@ -206,9 +193,9 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Requeu
 
     // The status, written when anything changed.
     let stored = cached.run.to_stored();
-    let mut value = serde_json::to_value(object).map_err(Error::Json)?;
-    let status = serde_json::to_value(&stored.status).map_err(Error::Json)?;
-    value["status"] = status.clone();
+    let before = serde_json::to_value(object).map_err(Error::Json)?;
+    let mut value = before.clone();
+    value["status"] = serde_json::to_value(&stored.status).map_err(Error::Json)?;
     if let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut) {
         // Intents change `suspend` and `shutdown` (as upstream's verbs do).
         for (field, engine_value) in [
@@ -253,7 +240,6 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Requeu
             }
         }
     }
-    let before = serde_json::to_value(object).map_err(Error::Json)?;
     if value != before {
         ctx.boundary("write-status").await;
         let update: DynamicObject = serde_json::from_value(value).map_err(Error::Json)?;
@@ -362,16 +348,12 @@ async fn observe(
         };
         present.insert(node_id, pod);
     }
+    let results = ctx.results.of(key);
     let known: std::collections::HashSet<String> = {
         let nodes = cached.run.workflow().status.as_ref().map(|s| &s.nodes);
         present
             .keys()
-            .chain(
-                ctx.results
-                    .of(key)
-                    .iter()
-                    .filter_map(|r| r.metadata.name.as_ref()),
-            )
+            .chain(results.iter().filter_map(|r| r.metadata.name.as_ref()))
             .filter(|id| nodes.is_some_and(|n| n.contains_key(id.as_str())))
             .cloned()
             .collect()
@@ -392,7 +374,7 @@ async fn observe(
             });
         }
     }
-    for result in ctx.results.of(key) {
+    for result in results {
         if !owned(&result.metadata) {
             continue;
         }
@@ -557,7 +539,7 @@ async fn environment(
     let lookup = |name: &str| maps.get(name).cloned();
     let config = ctx.config();
     let artifact_repository =
-        match sluice_engine::repository::resolve_location(workflow, &config, &lookup) {
+        match sluice_engine::repository::resolve_location(workflow, config, &lookup) {
             Ok(location) => location,
             Err(e) => {
                 ctx.event(object, true, "ArtifactRepository", &e.to_string())
@@ -566,7 +548,7 @@ async fn environment(
             }
         };
     Ok(Env {
-        config: (*config).clone(),
+        config: config.clone(),
         local: false,
         workflow_templates,
         cluster_workflow_templates,
@@ -574,40 +556,6 @@ async fn environment(
         artifact_repository,
         executor_token_secret: None,
     })
-}
-
-fn owner_reference(
-    object: &DynamicObject,
-) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
-    let mut reference = object.controller_owner_ref(&kinds::resource("Workflow"))?;
-    reference.block_owner_deletion = Some(true);
-    Some(reference)
-}
-
-fn with_owner(mut config_map: ConfigMap, object: &DynamicObject) -> ConfigMap {
-    if config_map
-        .metadata
-        .owner_references
-        .as_ref()
-        .is_none_or(Vec::is_empty)
-        && let Some(reference) = owner_reference(object)
-    {
-        config_map.metadata.owner_references = Some(vec![reference]);
-    }
-    config_map
-}
-
-fn with_owner_pod(mut pod: Pod, object: &DynamicObject) -> Pod {
-    if pod
-        .metadata
-        .owner_references
-        .as_ref()
-        .is_none_or(Vec::is_empty)
-        && let Some(reference) = owner_reference(object)
-    {
-        pod.metadata.owner_references = Some(vec![reference]);
-    }
-    pod
 }
 
 #[cfg(test)]

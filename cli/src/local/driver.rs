@@ -287,13 +287,6 @@ impl Driver {
         for action in actions {
             self.carry_out(action)?;
         }
-        if intent {
-            // An operation (retry, resume) may reset nodes that only the
-            // next step starts again.
-            for action in self.run.step(vec![Observation::Tick], Utc::now()) {
-                self.carry_out(action)?;
-            }
-        }
         self.last_step = Some(Instant::now());
         self.unsaved = true;
         self.save(intent || self.run.is_finished())?;

@@ -716,15 +716,7 @@ impl PodRunner {
         let Ok(result) = serde_json::from_slice::<WorkflowTaskResult>(&bytes) else {
             return;
         };
-        let observation = ResultObservation {
-            complete: sluice_engine::result::is_complete(&result),
-            failure: result
-                .message
-                .clone()
-                .filter(|_| result.phase.as_deref() == Some("Failed")),
-            outputs: result.outputs,
-            progress: result.progress,
-        };
+        let observation = sluice_engine::result::observation(result);
         if pod.last_result.as_ref() != Some(&observation) {
             pod.last_result = Some(observation.clone());
             self.pending.push(Observation::Result {

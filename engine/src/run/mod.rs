@@ -275,8 +275,18 @@ impl Run {
     }
 
     /// Applies observations at `now` and returns what to do.
+    /// An operation (retry, resume) may reset nodes that only a later pass
+    /// starts: with an intent among the observations, the engine takes a
+    /// second pass at the same `now`, so backends need not.
     pub fn step(&mut self, observations: Vec<Observation>, now: DateTime<Utc>) -> Vec<Action> {
-        self.inner.step(observations, now)
+        let intent = observations
+            .iter()
+            .any(|o| matches!(o, Observation::Intent(_)));
+        let mut actions = self.inner.step(observations, now);
+        if intent {
+            actions.extend(self.inner.step(vec![Observation::Tick], now));
+        }
+        actions
     }
 
     /// The workflow with its current status (nodes uncompressed).
