@@ -11,7 +11,7 @@ use sluice_api::duration::parse_go_duration;
 use sluice_api::types::{PodGC, TTLStrategy, Workflow};
 
 use crate::workflow::LABEL_PHASE;
-use crate::{Context, Error, kinds, ops};
+use crate::{Context, Error, artgc, kinds, ops};
 
 /// When a pod may be deleted under `strategy`, given the workflow's phase
 /// (`None` while it runs) and when the workflow finished: `None` when it
@@ -144,7 +144,8 @@ pub async fn collect_pods(
     let now = Utc::now();
     let mut next: Option<DateTime<Utc>> = None;
     for pod in ctx.pods.of(&(namespace.clone(), name)) {
-        if pod.metadata.deletion_timestamp.is_some() {
+        // GC pods are not the workflow's: they go with it.
+        if pod.metadata.deletion_timestamp.is_some() || artgc::is_gc_pod(&pod) {
             continue;
         }
         let Some(at) = pod_deletion_time(gc, &pod, workflow_phase, finished, default_delay) else {
@@ -163,6 +164,9 @@ pub async fn collect_pods(
 /// A finished workflow: pods collected, then the workflow itself when its
 /// TTL has passed.
 pub async fn finished(object: &DynamicObject, ctx: &Context) -> Result<Requeue, Error> {
+    if let Some(requeue) = artgc::collect(object, ctx, false).await? {
+        return Ok(requeue);
+    }
     let workflow: Workflow = kinds::from_dynamic(object)?;
     let phase = object
         .metadata
@@ -208,9 +212,12 @@ pub async fn finished(object: &DynamicObject, ctx: &Context) -> Result<Requeue, 
     })
 }
 
-/// A workflow being deleted: nothing holds it (its pods and results go
-/// with it through their owner references).
+/// A workflow being deleted: only the artifact GC finalizer holds it (its
+/// pods and results go with it through their owner references).
 pub async fn deleting(object: &DynamicObject, ctx: &Context) -> Result<Requeue, Error> {
+    if let Some(requeue) = artgc::collect(object, ctx, true).await? {
+        return Ok(requeue);
+    }
     let key = (
         object.metadata.namespace.clone().unwrap_or_default(),
         object.metadata.name.clone().unwrap_or_default(),

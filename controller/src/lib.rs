@@ -7,6 +7,7 @@
 //! `sluice_engine::run`, the same engine `sluice run` drives locally.
 
 pub mod admin;
+pub mod artgc;
 pub mod client;
 pub mod cron;
 pub mod custom;
@@ -50,6 +51,8 @@ pub enum Error {
     Convert(#[from] kinds::ConvertError),
     #[error("json: {0}")]
     Json(serde_json::Error),
+    #[error("workflow status: {0}")]
+    Status(String),
 }
 
 /// Decides, at each action boundary (`create-pod`, `write-status`...),
@@ -225,7 +228,7 @@ impl Context {
 fn error_policy(_object: Arc<DynamicObject>, error: &Error, ctx: Arc<Context>) -> Requeue {
     ctx.metrics.error(match error {
         Error::Kube(_) => "KubernetesError",
-        Error::Convert(_) | Error::Json(_) => "InvalidObject",
+        Error::Convert(_) | Error::Json(_) | Error::Status(_) => "InvalidObject",
     });
     Requeue::requeue(Duration::from_secs(2))
 }

@@ -26,7 +26,7 @@ use sluice_engine::run::{Action, Env, Intent, Observation, PodObservation, Run, 
 
 use crate::index::WorkflowKey;
 use crate::observe::pod_observation;
-use crate::{Context, Error, gc, kinds, ops};
+use crate::{Context, Error, artgc, gc, kinds, ops};
 
 /// The annotation `sluice` verbs write intents to: a JSON array of
 /// [`Intent`]s, consumed (removed) by the write that applies them.
@@ -229,6 +229,17 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Requeu
                 }
                 .into(),
             );
+        }
+        let defaults = ctx.config().workflow_defaults.as_ref().map(|d| &d.spec);
+        if artgc::wants_finalizer(cached.run.workflow(), defaults) {
+            let finalizers = metadata
+                .entry("finalizers")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(finalizers) = finalizers.as_array_mut()
+                && !finalizers.iter().any(|f| f == artgc::FINALIZER)
+            {
+                finalizers.push(artgc::FINALIZER.into());
+            }
         }
         if let Some(annotations) = metadata
             .get_mut("annotations")

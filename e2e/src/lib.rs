@@ -14,6 +14,7 @@
 
 pub mod kubelet;
 pub mod local;
+pub mod s3;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -115,6 +115,15 @@ pub const ENV_DEADLINE: &str = "SLUICE_DEADLINE";
 /// When set, `wait` writes the WorkflowTaskResult as JSON to this path
 /// (local backend) instead of creating it through the Kubernetes API.
 pub const ENV_RESULT_FILE: &str = "SLUICE_RESULT_FILE";
+/// The artifacts an artifact-GC pod deletes (`sluice-executor artifact-gc`):
+/// a JSON array of located output artifacts, as the workflow's status
+/// records them.
+pub const ENV_GC_ARTIFACTS: &str = "SLUICE_GC_ARTIFACTS";
+/// Where `sluice-executor artifact-gc` writes its report (the container's
+/// termination message), when not [`TERMINATION_LOG`] (tests only).
+pub const ENV_TERMINATION_LOG: &str = "SLUICE_TERMINATION_LOG";
+/// The container's termination message file (Kubernetes' default path).
+pub const TERMINATION_LOG: &str = "/dev/termination-log";
 /// Root of mounted secrets, when not [`SECRETS_DIR`] (tests, local backend).
 pub const ENV_SECRETS_DIR: &str = "SLUICE_SECRETS_DIR";
 /// Root of the shared volume, when not [`VAR_RUN`] (tests only).

@@ -6,6 +6,7 @@
 //!   ([`emissary`]).
 //! - `wait`: waits for the main containers, saves outputs, stops sidecars,
 //!   reports the node's `WorkflowTaskResult` ([`wait`]).
+//! - `artifact-gc`: deletes a finished workflow's artifacts ([`gc`]).
 //!
 //! The containers talk through files under `/var/run/sluice`; the protocol is
 //! written down in [`sluice_engine::protocol`]. Artifacts go through
@@ -15,6 +16,7 @@ pub mod archive;
 pub mod context;
 pub mod drivers;
 pub mod emissary;
+pub mod gc;
 pub mod init;
 pub mod locate;
 pub mod report;

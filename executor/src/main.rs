@@ -8,7 +8,7 @@ use sluice_executor::context::Context;
 use sluice_executor::report::Sink;
 use sluice_executor::secrets::Secrets;
 use sluice_executor::wait::{ContainerWatch, PodWatch};
-use sluice_executor::{emissary, init, wait};
+use sluice_executor::{emissary, gc, init, wait};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,9 @@ enum Command {
     },
     /// Wait for the main containers, save outputs, stop sidecars, report the result.
     Wait,
+    /// Delete the artifacts listed in $SLUICE_GC_ARTIFACTS (an artifact-GC pod).
+    #[command(name = "artifact-gc")]
+    ArtifactGc,
     /// Print the executor version.
     Version,
 }
@@ -47,15 +50,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
-/// Writes the message where Kubernetes picks it up as the container's
-/// termination message (best effort; absent outside a pod).
-fn termination_message(message: &str) {
-    let _ = std::fs::write("/dev/termination-log", message);
-}
-
+/// Reports a failure on stderr and as the container's termination message.
 fn fail(step: &str, message: String) -> ExitCode {
     eprintln!("sluice-executor {step}: {message}");
-    termination_message(&message);
+    gc::write_message(&message);
     ExitCode::FAILURE
 }
 
@@ -72,6 +70,25 @@ fn main() -> ExitCode {
         Command::Emissary { command } => {
             let code = emissary::run(command);
             ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))
+        }
+        Command::ArtifactGc => {
+            let artifacts = match gc::artifacts_from_env() {
+                Ok(artifacts) => artifacts,
+                Err(e) => return fail("artifact-gc", e),
+            };
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(e) => return fail("artifact-gc", e),
+            };
+            let report = rt.block_on(gc::delete_all(&artifacts, &Secrets::from_env()));
+            let message = report.message();
+            eprintln!("sluice-executor artifact-gc: {message}");
+            gc::write_message(&message);
+            if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Command::Init => {
             let ctx = match Context::from_env() {

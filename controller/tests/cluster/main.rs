@@ -598,3 +598,162 @@ async fn an_instance_id_divides_the_workflows() {
         pods.keys()
     );
 }
+
+/// A workflow whose artifacts live in `bucket` of the test's moto server:
+/// `done` goes when it completes, `later` (the workflow's strategy) when it
+/// is deleted, `kept` never.
+fn artifact_workflow(name: &str, bucket: &str, force: bool) -> String {
+    let endpoint = sluice_e2e::s3::moto();
+    let location = |key: &str| {
+        format!(
+            "s3: {{endpoint: \"{endpoint}\", insecure: true, bucket: {bucket}, key: {key}, \
+             accessKeySecret: {{name: s3-creds, key: accessKey}}, \
+             secretKeySecret: {{name: s3-creds, key: secretKey}}}}"
+        )
+    };
+    format!(
+        r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {{name: {name}}}
+spec:
+  entrypoint: main
+  artifactGC: {{strategy: OnWorkflowDeletion, forceFinalizerRemoval: {force}}}
+  templates:
+  - name: main
+    container: {{image: "sim/exit:0", command: [sim]}}
+    outputs:
+      artifacts:
+      - {{name: done, path: /tmp/done, artifactGC: {{strategy: OnWorkflowCompletion}}, {done}}}
+      - {{name: later, path: /tmp/later, {later}}}
+      - {{name: kept, path: /tmp/kept, artifactGC: {{strategy: Never}}, {kept}}}
+"#,
+        done = location(&format!("{name}/done.txt")),
+        later = location(&format!("{name}/later.txt")),
+        kept = location(&format!("{name}/kept.txt")),
+    )
+}
+
+fn has_finalizer(wf: &kube::core::DynamicObject) -> bool {
+    wf.metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == sluice_controller::artgc::FINALIZER)
+}
+
+/// Artifact GC through the real executor against a real S3 server: the
+/// completion strategy deletes at the end, the deletion strategy when the
+/// workflow is deleted, then the finalizer goes. A deletion that fails
+/// keeps the workflow (condition, Event) until the finalizer is removed by
+/// hand, or goes at once with forceFinalizerRemoval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifact_gc_deletes_artifacts_then_releases_the_workflow() {
+    use k8s_openapi::api::core::v1::{Event, Secret};
+    use sluice_e2e::s3::{create_bucket, object_exists, put_object};
+    let client = client().await;
+    let ns = namespace(&client, "artgc").await;
+    let executor = sluice_e2e::local::sluice_binary()
+        .unwrap()
+        .with_file_name("sluice-executor");
+    let _kubelet = sluice_e2e::kubelet::kubelet_with_executor(&client, &ns, executor);
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "s3-creds"},
+        "stringData": {"accessKey": "AKIDEXAMPLE", "secretKey": "wJalrXUtnFEMI/K7MDENG"}
+    }))
+    .unwrap();
+    kube::Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&Default::default(), &secret)
+        .await
+        .unwrap();
+    let bucket = format!("gc-{ns}");
+    create_bucket(&bucket);
+    for key in ["ok/done.txt", "ok/later.txt", "ok/kept.txt"] {
+        put_object(&bucket, key, b"data");
+    }
+    let _controller = controller(&client, &ns, None).await;
+    let api = workflows(&client, &ns);
+
+    let name = submit(&client, &ns, &artifact_workflow("ok", &bucket, false)).await;
+    let wf = wait_for(&client, &ns, &name, "completion artifacts deleted", |wf| {
+        wf.data["status"]["artifactGCStatus"]["podsRecouped"]
+            .as_object()
+            .is_some_and(|p| !p.is_empty() && p.values().all(|v| v == true))
+    })
+    .await;
+    assert_eq!(wf.data["status"]["phase"], "Succeeded");
+    assert!(has_finalizer(&wf), "the deletion strategy still holds it");
+    assert!(!object_exists(&bucket, "ok/done.txt"));
+    assert!(object_exists(&bucket, "ok/later.txt"));
+    let pod_node = nodes(&wf)
+        .into_iter()
+        .find(|(_, (t, _))| t == "Pod")
+        .unwrap()
+        .0;
+    let outputs = &wf.data["status"]["nodes"][&pod_node]["outputs"]["artifacts"];
+    assert_eq!(outputs[0]["deleted"], true, "{outputs:#}");
+    assert!(outputs[1].get("deleted").is_none(), "{outputs:#}");
+
+    api.delete(&name, &Default::default()).await.unwrap();
+    sluice_e2e::poll_until("the workflow to go", TIMEOUT, || async {
+        api.get_opt(&name).await.ok()?.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(!object_exists(&bucket, "ok/later.txt"));
+    assert!(object_exists(&bucket, "ok/kept.txt"), "Never is never");
+
+    // A bucket that does not exist: every deletion fails.
+    for (name, force) in [("stuck", false), ("forced", true)] {
+        let yaml = artifact_workflow(name, "no-such-bucket", force);
+        submit(&client, &ns, &yaml).await;
+        wait_phase(&client, &ns, name, &["Succeeded"]).await;
+        api.delete(name, &Default::default()).await.unwrap();
+    }
+    sluice_e2e::poll_until("the forced workflow to go", TIMEOUT, || async {
+        api.get_opt("forced").await.ok()?.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+    let stuck = wait_for(&client, &ns, "stuck", "the failure recorded", |wf| {
+        wf.data["status"]["artifactGCStatus"]["strategiesProcessed"]["OnWorkflowDeletion"] == true
+            && wf.data["status"]["artifactGCStatus"]["podsRecouped"]
+                .as_object()
+                .is_some_and(|p| p.values().all(|v| v == true))
+    })
+    .await;
+    assert!(has_finalizer(&stuck));
+    let conditions = stuck.data["status"]["conditions"].as_array().unwrap();
+    let message = conditions
+        .iter()
+        .find(|c| c["type"] == "ArtifactGCError")
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_else(|| panic!("no ArtifactGCError in {conditions:?}"));
+    assert!(message.contains("no-such-bucket"), "{message}");
+    assert!(message.contains("forceFinalizerRemoval"), "{message}");
+    let events: Vec<Event> = kube::Api::<Event>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("ArtifactGCFailed")
+                && e.involved_object.name.as_deref() == Some("stuck")),
+        "an ArtifactGCFailed event"
+    );
+    // The way out: remove the finalizer.
+    api.patch(
+        "stuck",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    sluice_e2e::poll_until("the stuck workflow to go", TIMEOUT, || async {
+        api.get_opt("stuck").await.ok()?.is_none().then_some(())
+    })
+    .await
+    .unwrap();
+}

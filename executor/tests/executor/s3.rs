@@ -2,12 +2,8 @@
 //! the whole test binary (stopped by a watcher when the binary exits), one
 //! bucket per test.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use sluice_api::types::{Artifact, S3Artifact};
@@ -16,72 +12,13 @@ use sluice_executor::drivers::s3::S3Driver;
 use sluice_executor::drivers::{ArtifactError, Driver, driver_for};
 use sluice_executor::secrets::Secrets;
 
+use sluice_e2e::s3::{create_bucket, moto};
+
 use crate::common::{runtime, tree, write};
-
-/// `host:port` of the shared moto server.
-fn moto() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        // moto runs under a watcher that stops it once this process is gone.
-        let script = r#"moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & m=$!
-while kill -0 "$2" 2>/dev/null && kill -0 "$m" 2>/dev/null; do sleep 1; done
-kill "$m" 2>/dev/null"#;
-        let mut watcher = Command::new("sh")
-            .args([
-                "-c",
-                script,
-                "sh",
-                &port.to_string(),
-                &std::process::id().to_string(),
-            ])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start moto_server (pip install 'moto[server]')");
-        // Reaped when it ends (after this process, in practice).
-        std::thread::spawn(move || watcher.wait());
-        let endpoint = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(status) = http(&endpoint, "GET", "/") {
-                assert!(status < 500, "moto answered {status}");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on {endpoint}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        endpoint
-    })
-}
-
-/// One plain HTTP/1.1 request; the response's status code.
-fn http(endpoint: &str, method: &str, path: &str) -> std::io::Result<u16> {
-    let mut s = TcpStream::connect(endpoint)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {endpoint}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    resp.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response {resp:?}")))
-}
 
 /// A fresh bucket; the secrets directory holding its credentials.
 fn bucket(name: &str) -> (String, tempfile::TempDir) {
-    let endpoint = moto();
-    let status = http(endpoint, "PUT", &format!("/{name}")).expect("create bucket");
-    assert_eq!(status, 200, "create bucket {name}");
+    create_bucket(name);
     let secrets = tempfile::tempdir().expect("secrets dir");
     write(secrets.path(), "s3-creds/accessKey", b"AKIDEXAMPLE\n");
     write(
@@ -333,5 +270,40 @@ fn endpoint_and_options_are_checked() {
         e.endpoint = Some(endpoint.into());
         e.insecure = Some(false);
         S3Driver::new(&e, &s).unwrap_or_else(|err| panic!("{endpoint}: {err}"));
+    }
+}
+
+/// `sluice-executor artifact-gc`'s work: every artifact deleted, a file and
+/// a directory alike; one in a bucket that does not exist is a failure
+/// naming its location, and the others are deleted all the same.
+#[test]
+fn artifact_gc_deletes_what_it_can_and_names_what_it_cannot() {
+    let rt = runtime();
+    let (b, secrets) = bucket("artgc");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = s3_artifact(&b, "gc/file.txt");
+    let dir = s3_artifact(&b, "gc/dir");
+    rt.block_on(driver(&file, secrets.path()).save(&write(tmp.path(), "f", b"x"), &file))
+        .expect("save file");
+    write(tmp.path(), "d/a.txt", b"a");
+    write(tmp.path(), "d/sub/b.txt", b"b");
+    rt.block_on(driver(&dir, secrets.path()).save(&tmp.path().join("d"), &dir))
+        .expect("save dir");
+    let missing = s3_artifact("no-such-bucket", "gc/other.txt");
+    let report = rt.block_on(sluice_executor::gc::delete_all(
+        &[file.clone(), missing, dir.clone()],
+        &Secrets::new(secrets.path()),
+    ));
+    assert_eq!(report.deleted, 2, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(
+        report.failed[0].contains("s3://no-such-bucket/gc/other.txt"),
+        "{report:?}"
+    );
+    for art in [&file, &dir] {
+        let left = rt
+            .block_on(driver(art, secrets.path()).list(art))
+            .expect("list");
+        assert!(left.is_empty(), "{left:?}");
     }
 }
