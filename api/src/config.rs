@@ -483,7 +483,7 @@ impl Config {
         let text_of = |key: &str, value: &Value| match value {
             Value::String(text) => Ok(text.clone()),
             _ => Err(ConfigError::ConfigMap {
-                path: data_path.key(key),
+                path: data_path.key(key.to_owned()),
                 message: "ConfigMap values are text; quote the value".into(),
             }),
         };
@@ -503,10 +503,7 @@ impl Config {
         let mut settings = serde_json::Map::new();
         for (key, value) in data {
             let text = text_of(key, value)?;
-            settings.insert(
-                key.clone(),
-                parse_yaml(&text, &data_path.key(key.as_str()))?,
-            );
+            settings.insert(key.clone(), parse_yaml(&text, &data_path.key(key.clone()))?);
         }
         Self::from_value(&Value::Object(settings))
     }

@@ -244,11 +244,16 @@ fn merge_object(
             out.shift_remove(key);
             continue;
         }
-        let merged = merge_field(out.get(key), value, entries.field(key), &path.key(key))?;
+        let merged = merge_field(
+            out.get(key),
+            value,
+            entries.field(key),
+            &path.key(key.to_owned()),
+        )?;
         out.insert(key.clone(), merged);
     }
     for (list, values) in deletions {
-        delete_from_list(&mut out, list, values, &path.key(list))?;
+        delete_from_list(&mut out, list, values, &path.key(list.to_owned()))?;
     }
     Ok(out)
 }
@@ -337,7 +342,7 @@ fn retain_keys(
         .find(|(k, v)| !v.is_null() && !is_directive_key(k) && !keep(k))
     {
         return Err(MergeError::RetainKeys {
-            path: path.key(key.as_str()),
+            path: path.key(key.clone()),
             message: "set by the patch but not listed in `$retainKeys`; list it or remove it"
                 .into(),
         });
@@ -699,7 +704,7 @@ fn check_object(
         if value.is_null() || is_directive_key(key) {
             continue;
         }
-        check_field(value, entries.field(key), &path.key(key), out);
+        check_field(value, entries.field(key), &path.key(key.to_owned()), out);
     }
 }
 

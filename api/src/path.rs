@@ -1,12 +1,14 @@
 //! Field paths as users read them: `spec.templates[2].dag.tasks[0].depends`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// One step of a [`FieldPath`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Segment {
-    /// An object key.
-    Key(String),
+    /// An object key: most are field names, known at compile time and
+    /// never copied (paths are built for every field a check visits).
+    Key(Cow<'static, str>),
     /// An array index.
     Index(usize),
 }
@@ -34,7 +36,7 @@ impl FieldPath {
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix("[\"") {
                 let end = after.find("\"]")?;
-                segments.push(Segment::Key(after[..end].to_owned()));
+                segments.push(Segment::Key(after[..end].to_owned().into()));
                 rest = &after[end + 2..];
             } else if let Some(after) = rest.strip_prefix('[') {
                 let end = after.find(']')?;
@@ -50,7 +52,7 @@ impl FieldPath {
                 if end == 0 {
                     return None;
                 }
-                segments.push(Segment::Key(body[..end].to_owned()));
+                segments.push(Segment::Key(body[..end].to_owned().into()));
                 rest = &body[end..];
             }
         }
@@ -58,21 +60,23 @@ impl FieldPath {
     }
 
     /// This path with a key appended.
-    pub fn key(&self, key: impl Into<String>) -> Self {
-        let mut next = self.clone();
-        next.0.push(Segment::Key(key.into()));
-        next
+    pub fn key(&self, key: impl Into<Cow<'static, str>>) -> Self {
+        let mut next = Vec::with_capacity(self.0.len() + 1);
+        next.extend_from_slice(&self.0);
+        next.push(Segment::Key(key.into()));
+        Self(next)
     }
 
     /// This path with an index appended.
     pub fn index(&self, index: usize) -> Self {
-        let mut next = self.clone();
-        next.0.push(Segment::Index(index));
-        next
+        let mut next = Vec::with_capacity(self.0.len() + 1);
+        next.extend_from_slice(&self.0);
+        next.push(Segment::Index(index));
+        Self(next)
     }
 
     /// Appends a key in place.
-    pub fn push_key(&mut self, key: impl Into<String>) {
+    pub fn push_key(&mut self, key: impl Into<Cow<'static, str>>) {
         self.0.push(Segment::Key(key.into()));
     }
 

@@ -531,7 +531,7 @@ fn finding(path: &[Step<'_>], message: String) -> FieldFinding {
     let segments: Vec<Segment> = path
         .iter()
         .map(|step| match step {
-            Step::Key(key) => Segment::Key((*key).to_owned()),
+            Step::Key(key) => Segment::Key((*key).to_owned().into()),
             Step::Index(index) => Segment::Index(*index),
         })
         .collect();

@@ -67,7 +67,7 @@ pub struct DuplicateKey {
 impl fmt::Display for DuplicateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let key = match self.path.segments().last() {
-            Some(crate::path::Segment::Key(key)) => key.as_str(),
+            Some(crate::path::Segment::Key(key)) => key.as_ref(),
             _ => "",
         };
         write!(f, "duplicate key {key:?}")?;
@@ -437,7 +437,7 @@ impl Builder {
             let name = name.clone();
             // Name the path through the innermost mapping that has a place.
             let path = match node {
-                Some(node) => self.positions.path_to(node).key(name.as_str()),
+                Some(node) => self.positions.path_to(node).key(name.clone()),
                 None => self
                     .stack
                     .iter()

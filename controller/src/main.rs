@@ -84,6 +84,10 @@ fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The engine deserializes whole workflows (a Workflow is ~34 KB of
+        // stack in debug builds, nested in templates): 8 MiB per worker, as
+        // the tests' RUST_MIN_STACK gives, instead of tokio's 2 MiB.
+        .thread_stack_size(8 << 20)
         .build()?
         .block_on(serve(args))
 }

@@ -24,11 +24,8 @@ pub fn review(request: &Request, defaults: Option<&Value>) -> Response {
     let Some(object) = &request.object else {
         return review::bad_request(request, "request.object is missing");
     };
-    let workflow = match review::object_value(object) {
-        Ok(value) => value,
-        Err(err) => return review::bad_request(request, format!("request.object: {err}")),
-    };
-    let merged = match merge_workflow_defaults(&workflow, defaults) {
+    let workflow = &object.value;
+    let merged = match merge_workflow_defaults(workflow, defaults) {
         Ok(merged) => merged,
         Err(err) => {
             // The workflow's own shape is wrong (validation rejects it);
@@ -38,7 +35,7 @@ pub fn review(request: &Request, defaults: Option<&Value>) -> Response {
             return response;
         }
     };
-    let patch = additions(&workflow, &merged);
+    let patch = additions(workflow, &merged);
     if patch.0.is_empty() {
         return review::allow(request);
     }

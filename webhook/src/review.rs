@@ -2,15 +2,79 @@
 //! types, read from the request body with errors that say what is wrong, and
 //! the responses the three endpoints share.
 
-use kube::core::DynamicObject;
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
+use kube::core::{ApiResource, Resource};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// A review as the API server sends it.
-pub type Review = AdmissionReview<DynamicObject>;
+pub type Review = AdmissionReview<RawObject>;
 /// The request inside a review.
-pub type Request = AdmissionRequest<DynamicObject>;
+pub type Request = AdmissionRequest<RawObject>;
+
+/// An object of a review, kept as the JSON the API server sent, with its
+/// metadata read out. (kube's `DynamicObject` flattens the rest of the
+/// object into a map, which makes serde buffer the whole object and
+/// then rebuild it: most of the cost of reading a review.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawObject {
+    pub metadata: ObjectMeta,
+    /// The whole object: apiVersion, kind, metadata and the rest.
+    pub value: Value,
+}
+
+impl<'de> Deserialize<'de> for RawObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if !value.is_object() {
+            return Err(serde::de::Error::custom("an object must be a JSON object"));
+        }
+        let metadata = match value.get("metadata") {
+            Some(meta) => ObjectMeta::deserialize(meta)
+                .map_err(|e| serde::de::Error::custom(format!("metadata: {e}")))?,
+            None => ObjectMeta::default(),
+        };
+        Ok(RawObject { metadata, value })
+    }
+}
+
+impl Serialize for RawObject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
+/// Any kind, as `DynamicObject` is.
+impl Resource for RawObject {
+    type DynamicType = ApiResource;
+    type Scope = kube::core::DynamicResourceScope;
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
 /// The response a handler returns.
 pub type Response = AdmissionResponse;
 
@@ -41,8 +105,9 @@ pub fn parse(body: &[u8]) -> Result<Request, BadReview> {
     review.try_into().map_err(|_| BadReview::NoRequest)
 }
 
-/// The response wrapped in a review, as the API server expects it back.
-pub fn into_review(response: Response) -> Review {
+/// The response wrapped in a review, as the API server expects it back
+/// (a response carries no object, whatever the review's object type).
+pub fn into_review(response: Response) -> AdmissionReview<kube::core::DynamicObject> {
     response.into_review()
 }
 
@@ -60,11 +125,6 @@ pub fn operation_name(operation: &Operation) -> &'static str {
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
     }
-}
-
-/// The object as JSON, whole (apiVersion, kind, metadata and the rest).
-pub fn object_value(object: &DynamicObject) -> Result<Value, serde_json::Error> {
-    serde_json::to_value(object)
 }
 
 /// The name to show for the request's object: its name, else its

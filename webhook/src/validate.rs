@@ -33,11 +33,8 @@ pub fn review(request: &Request, config: &Config, known_templates: &[Object]) ->
     let Some(object) = &request.object else {
         return review::bad_request(request, "request.object is missing");
     };
-    let value = match review::object_value(object) {
-        Ok(value) => value,
-        Err(err) => return review::bad_request(request, format!("request.object: {err}")),
-    };
-    let object = match Object::from_value(&value) {
+    let value = &object.value;
+    let object = match Object::from_value(value) {
         Ok(Some(object)) => object,
         Ok(None) => return review::allow(request),
         Err(shape) => {
@@ -56,7 +53,7 @@ pub fn review(request: &Request, config: &Config, known_templates: &[Object]) ->
         known_templates,
         allow_missing_refs: false,
     };
-    let diagnostics = validate::validate(std::slice::from_ref(&object), &ctx);
+    let diagnostics = validate::validate_as_written(&object, value, &ctx);
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     for diagnostic in diagnostics {
@@ -85,7 +82,7 @@ pub fn review(request: &Request, config: &Config, known_templates: &[Object]) ->
 /// change, so nothing unchecked gets through).
 fn spec_changed(request: &Request) -> bool {
     match (&request.object, &request.old_object) {
-        (Some(new), Some(old)) => new.data.get("spec") != old.data.get("spec"),
+        (Some(new), Some(old)) => new.value.get("spec") != old.value.get("spec"),
         _ => true,
     }
 }

@@ -65,7 +65,7 @@ impl Config {
             }
         }
         for (image, entry) in &self.images {
-            let path = root.key("images").key(image.as_str());
+            let path = root.key("images").key(image.clone());
             if image.trim().is_empty() {
                 out.error(
                     path,
@@ -124,7 +124,7 @@ impl Config {
     fn check_keys(&self, out: &mut Problems) {
         let root = FieldPath::root();
         for key in self.extra.keys() {
-            let path = root.key(key.as_str());
+            let path = root.key(key.clone());
             if let Some((_, advice)) = RETIRED_KEYS.iter().find(|(retired, _)| retired == key) {
                 out.warning(path, format!("no longer read; {advice}"));
             } else if let Some(close) = did_you_mean(key, &KNOWN_KEYS) {
@@ -172,7 +172,7 @@ impl Config {
         for (section, extra) in sections {
             for key in extra.keys() {
                 out.warning(
-                    root.key(section).key(key.as_str()),
+                    root.key(section).key(key.clone()),
                     "unknown setting; it is kept but has no effect",
                 );
             }

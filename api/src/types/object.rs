@@ -103,6 +103,12 @@ impl Object {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(value: &Value) -> Result<Box<T>, ShapeError> {
+    // Plainly first: the path-tracking deserializer moves every (large)
+    // typed struct through extra layers, and is only needed to say where
+    // an object that does not fit is wrong.
+    if let Ok(parsed) = T::deserialize(value) {
+        return Ok(Box::new(parsed));
+    }
     serde_path_to_error::deserialize(value)
         .map(Box::new)
         .map_err(|err| ShapeError {

@@ -197,7 +197,7 @@ pub(super) fn hooks<'a>(
     path: &FieldPath,
 ) {
     for (name, hook) in hooks {
-        let hook_path = path.key(name.as_str());
+        let hook_path = path.key(name.clone());
         let expression = hook.expression.as_deref().unwrap_or("").trim();
         if name != "exit" && expression.is_empty() {
             check.error(

@@ -113,16 +113,43 @@ pub fn validate(objects: &[Object], ctx: &Context<'_>) -> Vec<Diagnostic> {
     for (index, object) in objects.iter().enumerate() {
         // Serialized once: the schema check and the tag check both walk it.
         let value = object.to_value().ok();
-        let mut check = Checker::new(index, object, ctx, &library);
-        check.object(object, value.as_ref());
-        out.append(&mut check.out);
-        if let Some(value) = &value {
-            variables::check(index, object, value, ctx, &mut out);
-        }
+        check_one(index, object, value.as_ref(), ctx, &library, &mut out);
     }
     // Stable: findings at one path keep the order they were found in.
     out.sort_by(|a: &Diagnostic, b| (a.object, &a.path).cmp(&(b.object, &b.path)));
     out
+}
+
+/// [`validate`] for one object whose JSON is at hand (the admission
+/// webhook's, as the API server sent it: `object` was read from `value`),
+/// which spares serializing it again.
+pub fn validate_as_written(
+    object: &Object,
+    value: &serde_json::Value,
+    ctx: &Context<'_>,
+) -> Vec<Diagnostic> {
+    let objects = std::slice::from_ref(object);
+    let library = Library::new(objects, ctx.known_templates);
+    let mut out = Vec::new();
+    check_one(0, object, Some(value), ctx, &library, &mut out);
+    out.sort_by(|a: &Diagnostic, b| a.path.cmp(&b.path));
+    out
+}
+
+fn check_one(
+    index: usize,
+    object: &Object,
+    value: Option<&serde_json::Value>,
+    ctx: &Context<'_>,
+    library: &Library<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut check = Checker::new(index, object, ctx, library);
+    check.object(object, value);
+    out.append(&mut check.out);
+    if let Some(value) = value {
+        variables::check(index, object, value, ctx, out);
+    }
 }
 
 /// The state of checking one object: where findings go and what references

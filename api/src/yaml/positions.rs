@@ -124,7 +124,7 @@ impl Positions {
 
     /// Where key `key` of the (possibly open) mapping `parent` was first written.
     pub(super) fn first_key(&self, parent: usize, key: &str) -> Option<Mark> {
-        self.child(parent, &Segment::Key(key.to_owned()), true)
+        self.child(parent, &Segment::Key(key.to_owned().into()), true)
             .map(|at| self.nodes[at].mark)
     }
 
@@ -143,7 +143,7 @@ impl Positions {
                 break;
             }
             match &self.nodes[child].step {
-                Step::Key(key) => path.push_key(&**key),
+                Step::Key(key) => path.push_key(key.to_string()),
                 Step::Index(index) => path.push_index(*index),
                 Step::Root => {}
             }

@@ -437,7 +437,7 @@ mod properties {
             let text: String = keys.iter().map(|k| format!("{k}: v\n")).collect();
             let doc = one(&text);
             for (line, key) in keys.iter().enumerate() {
-                let mark = doc.positions.get(&FieldPath::root().key(key.as_str()));
+                let mark = doc.positions.get(&FieldPath::root().key(key.clone()));
                 prop_assert_eq!(mark, Some(Mark { line: line + 1, column: 1 }));
             }
         }

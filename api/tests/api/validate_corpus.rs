@@ -51,3 +51,34 @@ fn corpus_has_no_errors_in_lint_mode() {
         errors.join("\n")
     );
 }
+
+/// The webhook validates the object as the API server sent it, without
+/// serializing the typed object again: every corpus object gets the same
+/// findings either way.
+#[test]
+fn validating_as_written_finds_what_validating_the_typed_object_finds() {
+    use sluice_api::validate::validate_as_written;
+    let located = corpus_objects(&corpus_dir());
+    let objects: Vec<Object> = located.iter().map(|o| o.object.clone()).collect();
+    let config = Config::default();
+    let ctx = Context {
+        mode: Mode::Submit,
+        config: &config,
+        known_templates: &objects,
+        allow_missing_refs: false,
+    };
+    let mut compared = 0;
+    for at in &located {
+        let typed: Vec<String> = validate(std::slice::from_ref(&at.object), &ctx)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let written: Vec<String> = validate_as_written(&at.object, &at.value, &ctx)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(typed, written, "{}:{}", at.file, at.line);
+        compared += typed.len();
+    }
+    assert!(compared > 0, "the corpus gave no finding to compare");
+}

@@ -175,16 +175,16 @@ fn first_difference(want: &Value, got: &Value) -> String {
                 for (key, value) in a {
                     match b.get(key) {
                         Some(other) => {
-                            if let Some(found) = walk(path.key(key.as_str()), value, other) {
+                            if let Some(found) = walk(path.key(key.clone()), value, other) {
                                 return Some(found);
                             }
                         }
-                        None => return Some(format!("{}: dropped", path.key(key.as_str()))),
+                        None => return Some(format!("{}: dropped", path.key(key.clone()))),
                     }
                 }
                 b.keys()
                     .find(|key| !a.contains_key(*key))
-                    .map(|key| format!("{}: added", path.key(key.as_str())))
+                    .map(|key| format!("{}: added", path.key(key.clone())))
             }
             (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
                 .iter()

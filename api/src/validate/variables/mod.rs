@@ -129,7 +129,7 @@ impl Sink<'_> {
         let mut path = self.base.clone();
         for seg in trail {
             match seg {
-                Seg::Key(key) => path.push_key(*key),
+                Seg::Key(key) => path.push_key(key.to_string()),
                 Seg::Index(i) => path.push_index(*i),
             }
         }
