@@ -2,6 +2,9 @@
 //! server for this whole binary (see `sluice_e2e::shared_apiserver`), one
 //! namespace per test.
 
+#[path = "apiserver/chart.rs"]
+mod chart;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
