@@ -293,6 +293,9 @@ fn chart_renders_the_default_values() -> Result<()> {
         config.executor_injection(),
         sluice_api::config::ExecutorInjection::Controller
     );
+    // Workflow pods run the executor from the chart's image.
+    let executor = config.executor.as_ref().and_then(|e| e.str_field("image"));
+    assert_eq!(executor, Some(image.as_str()));
     Ok(())
 }
 
@@ -407,7 +410,18 @@ fn chart_renders_every_ci_values_file() -> Result<()> {
         .and_then(|r| r.s3.as_ref())
         .and_then(|s| s.bucket.clone());
     assert_eq!(bucket.as_deref(), Some("workflows"));
-    assert!(config.workflow_defaults.is_some() && config.executor.is_some());
+    assert!(config.workflow_defaults.is_some());
+    let executor = config.executor.as_ref().context("executor")?;
+    assert_eq!(
+        (
+            executor.str_field("image"),
+            executor.value()["resources"]["requests"]["cpu"].as_str()
+        ),
+        (
+            Some(format!("ghcr.io/sluice-dev/sluice:{}", app_version()?).as_str()),
+            Some("10m")
+        )
+    );
 
     let objects = render_ci("demo", "sluice", "monitoring-values.yaml")?;
     assert_eq!(of_kind(&objects, "Deployment").len(), 2);
@@ -473,6 +487,22 @@ fn kubectl(args: &[&str], stdin: &str) -> Result<String> {
         );
     }
     Ok(stdout)
+}
+
+/// Creates or updates the objects of a manifest text for real (server-side
+/// apply).
+fn apply(manifests: &str) -> Result<String> {
+    kubectl(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            FIELD_MANAGER,
+            "-f",
+            "-",
+        ],
+        manifests,
+    )
 }
 
 /// A CRD that accepts any object of its kind: enough to dry-run the
@@ -572,9 +602,11 @@ async fn chart_manifests_pass_a_server_side_dry_run() -> Result<()> {
     for run in runs {
         let namespace = create_namespace(&client, "chart-dry").await?;
         let values = run.map(ci_file);
-        let mut args = vec!["--include-crds"];
-        if let Some(values) = &values {
-            args.extend(["--values", values.as_str()]);
+        // The CRDs once (they are the same in every run, and large).
+        let mut args = Vec::new();
+        match &values {
+            Some(values) => args.extend(["--values", values.as_str()]),
+            None => args.push("--include-crds"),
         }
         let text = chart::template_text("dry", &namespace, &args)?;
         let objects = chart::parse_manifests(&text).map_err(anyhow::Error::msg)?;
@@ -601,6 +633,45 @@ async fn chart_manifests_pass_a_server_side_dry_run() -> Result<()> {
         "chart_manifests_pass_a_server_side_dry_run: {:?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+/// Without cert-manager, an upgrade keeps the certificate of the install:
+/// helm's `lookup` finds the Secret, and the caBundle still matches it.
+#[tokio::test]
+async fn chart_upgrades_keep_the_webhook_certificate() -> Result<()> {
+    let client = shared_apiserver().client().await?;
+    let namespace = create_namespace(&client, "chart-cert").await?;
+    let kubeconfig = shared_apiserver().kubeconfig().display().to_string();
+    let secret_only = ["--show-only", "templates/webhook-certificates.yaml"];
+    let rendered = template("demo", &namespace, &secret_only)?;
+    let mut installed = find(&rendered, "Secret", "demo-sluice-webhook-tls").clone();
+    // As `helm install` leaves it: owned by the release.
+    installed["metadata"]["annotations"] = json!({
+        "meta.helm.sh/release-name": "demo",
+        "meta.helm.sh/release-namespace": namespace,
+    });
+    apply(&installed.to_string())?;
+    // A render that cannot look (client-side) makes a new CA each time.
+    let offline = template("demo", &namespace, &[])?;
+    let offline = find(&offline, "Secret", "demo-sluice-webhook-tls");
+    assert_ne!(offline["data"], installed["data"]);
+    // An upgrade looks the Secret up.
+    let upgrade = template(
+        "demo",
+        &namespace,
+        &["--dry-run=server", "--kubeconfig", &kubeconfig],
+    )?;
+    let secret = find(&upgrade, "Secret", "demo-sluice-webhook-tls");
+    assert_eq!(secret["data"], installed["data"]);
+    let hooks = webhooks(&upgrade);
+    assert!(!hooks.is_empty());
+    for hook in hooks {
+        assert_eq!(
+            hook["clientConfig"]["caBundle"],
+            installed["data"]["ca.crt"]
+        );
+    }
     Ok(())
 }
 
@@ -672,17 +743,7 @@ async fn chart_rbac_matches_the_snapshots() -> Result<()> {
         // The release is named as its namespace: its cluster-wide roles are
         // the test's own.
         let text = chart::template_text(&release_ns, &release_ns, &args)?;
-        kubectl(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager",
-                FIELD_MANAGER,
-                "-f",
-                "-",
-            ],
-            &text,
-        )?;
+        apply(&text)?;
         let account = |name: &str| format!("system:serviceaccount:{release_ns}:{name}");
         let workflow_account = format!("system:serviceaccount:{watch_ns}:sluice-workflow");
         let mut checks = vec![

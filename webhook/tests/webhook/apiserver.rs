@@ -25,7 +25,8 @@ const CONTROLLER: &str = "system:serviceaccount:sluice:sluice-controller";
 /// The chart's webhook configurations, rendered by helm for release
 /// `release` in namespace `sluice` (executor injection by the webhook, the
 /// controller's service account named as [`CONTROLLER`]), then pointed at
-/// `server` by URL (the API server here cannot reach a Service).
+/// `server` by URL (the API server here cannot reach a Service). The
+/// validating configuration comes first.
 fn chart_configurations(release: &str, server: &Running, ca_pem: &str) -> Vec<Value> {
     let mut configurations = sluice_e2e::chart::template(
         release,
@@ -40,6 +41,7 @@ fn chart_configurations(release: &str, server: &Running, ca_pem: &str) -> Vec<Va
         ],
     )
     .unwrap();
+    configurations.sort_by_key(|c| c["kind"] != "ValidatingWebhookConfiguration");
     let ca_bundle = k8s_openapi::ByteString(ca_pem.as_bytes().to_vec());
     for configuration in &mut configurations {
         for webhook in configuration["webhooks"].as_array_mut().unwrap() {
@@ -55,16 +57,21 @@ fn chart_configurations(release: &str, server: &Running, ca_pem: &str) -> Vec<Va
 
 async fn register(client: &kube::Client, server: &Running, ca_pem: &str, release: &str) {
     let configurations = chart_configurations(release, server, ca_pem);
-    let of_kind = |kind: &str| {
-        let found = sluice_e2e::chart::of_kind(&configurations, kind);
-        assert_eq!(found.len(), 1, "one {kind}: {configurations:#?}");
-        found[0].clone()
-    };
+    let kinds: Vec<&str> = configurations
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration"
+        ]
+    );
     let validating: ValidatingWebhookConfiguration =
-        serde_json::from_value(of_kind("ValidatingWebhookConfiguration")).unwrap();
+        serde_json::from_value(configurations[0].clone()).unwrap();
     let mutating: MutatingWebhookConfiguration =
-        serde_json::from_value(of_kind("MutatingWebhookConfiguration")).unwrap();
-    assert_eq!(configurations.len(), 2, "{configurations:#?}");
+        serde_json::from_value(configurations[1].clone()).unwrap();
     Api::<ValidatingWebhookConfiguration>::all(client.clone())
         .create(&PostParams::default(), &validating)
         .await
