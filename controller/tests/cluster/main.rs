@@ -531,6 +531,27 @@ async fn the_chart_roles_are_enough() {
         "system:serviceaccount:{ns}:sluice-{ns}-controller"
     ))
     .await;
+    // Leader election as sluice-controller runs it, on the chart's Lease
+    // in the release namespace.
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(
+        as_controller.clone(),
+        format!("sluice-{ns}-controller"),
+    )
+    .with_namespace(&ns)
+    .with_identity("chart-roles")
+    .with_duration(5)
+    .with_grace(2)
+    .build()
+    .await
+    .unwrap();
+    let (leading, election) = manager.watch().await;
+    sluice_e2e::poll_until("the lease, with the chart's rights", TIMEOUT, || {
+        let leading = leading.clone();
+        async move { (*leading.borrow()).then_some(()) }
+    })
+    .await
+    .unwrap();
+    election.abort();
     let _kubelet = kubelet(&client, &ns);
     let _controller = controller(&as_controller, &ns, None).await;
     let name = submit(&client, &ns, STEPS).await;
