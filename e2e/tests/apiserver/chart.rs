@@ -395,7 +395,12 @@ fn chart_renders_every_ci_values_file() -> Result<()> {
     // Two replicas of each, a ClusterIssuer of the user's.
     let objects = render_ci("demo", "sluice", "ha-values.yaml")?;
     for name in ["demo-sluice-controller", "demo-sluice-webhook"] {
-        assert_eq!(find(&objects, "Deployment", name)["spec"]["replicas"], 2);
+        let deployment = find(&objects, "Deployment", name);
+        assert_eq!(deployment["spec"]["replicas"], 2);
+        // A drain keeps one of each.
+        let budget = find(&objects, "PodDisruptionBudget", name);
+        assert_eq!(budget["spec"]["minAvailable"], 1);
+        assert_eq!(budget["spec"]["selector"], deployment["spec"]["selector"]);
     }
     assert!(of_kind(&objects, "Issuer").is_empty());
     let certificate = find(&objects, "Certificate", "demo-sluice-webhook");
