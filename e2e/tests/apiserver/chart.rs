@@ -496,7 +496,7 @@ fn kubectl(args: &[&str], stdin: &str) -> Result<String> {
 
 /// Creates or updates the objects of a manifest text for real (server-side
 /// apply).
-fn apply(manifests: &str) -> Result<String> {
+pub(crate) fn apply(manifests: &str) -> Result<String> {
     kubectl(
         &[
             "apply",
