@@ -4,6 +4,8 @@
 
 #[path = "apiserver/chart.rs"]
 mod chart;
+#[path = "apiserver/chart_rbac.rs"]
+mod chart_rbac;
 #[path = "apiserver/chart_run.rs"]
 mod chart_run;
 
