@@ -448,6 +448,53 @@ impl Config {
         }
     }
 
+    /// Reads the configuration from `path`: a file (see
+    /// [`Config::from_file_text`]) or a directory holding one file per
+    /// ConfigMap key, as a ConfigMap mounted as a volume is (see
+    /// [`Config::from_key_files`]).
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let name = path.display();
+        if !path.is_dir() {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
+            return Self::from_file_text(&text).map_err(|e| format!("{name}: {e}"));
+        }
+        let entries = std::fs::read_dir(path).map_err(|e| format!("{name}: {e}"))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{name}: {e}"))?;
+            let key = entry.file_name().to_string_lossy().into_owned();
+            // The kubelet's own entries (`..data`, `..2026_01_01_...`) hold
+            // the same files again; the keys are the other names.
+            if key.starts_with("..") {
+                continue;
+            }
+            let file = entry.path();
+            if file.is_dir() {
+                return Err(format!(
+                    "{}: a directory; a configuration directory holds one file per key",
+                    file.display()
+                ));
+            }
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            files.push((key, text));
+        }
+        Self::from_key_files(files).map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// Reads the configuration from a ConfigMap's keys and values, as the
+    /// files of a mounted ConfigMap volume give them (file name, text):
+    /// the same layouts as [`Config::from_configmap`].
+    pub fn from_key_files(
+        files: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let data: serde_json::Map<String, Value> = files
+            .into_iter()
+            .map(|(key, text)| (key, Value::String(text)))
+            .collect();
+        Self::from_configmap(&serde_json::json!({ "data": data }))
+    }
+
     /// Reads the configuration from a ConfigMap object as Argo does: either
     /// one key `config` holding the whole document, or one key per setting,
     /// each holding that setting's YAML (`parallelism: "10"`,

@@ -20,8 +20,9 @@ use sluice_controller::{Context, Options};
 #[command(version)]
 struct Args {
     /// The controller configuration: a workflow-controller-configmap
-    /// ConfigMap, or the configuration document it holds.
-    #[arg(long, env = "SLUICE_CONFIG", value_name = "FILE")]
+    /// ConfigMap, the configuration document it holds, or a directory of
+    /// one file per key (the ConfigMap mounted as a volume).
+    #[arg(long, env = "SLUICE_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
     /// Address of the plain-HTTP admin endpoints (/livez, /readyz, /metrics).
     #[arg(
@@ -94,12 +95,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--config {}", path.display()))?;
-            Config::from_file_text(&text)
-                .map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))?
-        }
+        Some(path) => Config::load(path).map_err(|e| anyhow::anyhow!("--config {e}"))?,
         None => Config::default(),
     };
     let metrics = Arc::new(Metrics::new()?);

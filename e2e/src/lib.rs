@@ -10,8 +10,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`local`] runs workflows through `sluice run` (tests/local.rs).
+//! [`local`] runs workflows through `sluice run` (tests/local.rs); [`chart`]
+//! renders charts/sluice with the real helm.
 
+pub mod chart;
 pub mod kubelet;
 pub mod local;
 pub mod s3;

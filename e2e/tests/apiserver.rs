@@ -2,6 +2,13 @@
 //! server for this whole binary (see `sluice_e2e::shared_apiserver`), one
 //! namespace per test.
 
+#[path = "apiserver/chart.rs"]
+mod chart;
+#[path = "apiserver/chart_rbac.rs"]
+mod chart_rbac;
+#[path = "apiserver/chart_run.rs"]
+mod chart_run;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -270,17 +277,22 @@ async fn unknown_fields_are_kept_and_known_ones_typed() -> Result<()> {
 /// The `sluice-executor` binary of this build (built on demand when only
 /// this package's tests are run).
 fn executor_binary() -> Result<PathBuf> {
+    workspace_binary("sluice-executor")
+}
+
+/// A binary of the workspace beside the test binary, built when missing.
+fn workspace_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .context("test binary has no target directory")?;
-    let path = dir.join("sluice-executor");
+    let path = dir.join(name);
     if !path.exists() {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-p", "sluice-executor"])
+            .args(["build", "-p", name])
             .status()?;
-        anyhow::ensure!(status.success(), "cargo build -p sluice-executor failed");
+        anyhow::ensure!(status.success(), "cargo build -p {name} failed");
     }
     Ok(path)
 }

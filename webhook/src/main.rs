@@ -3,7 +3,7 @@
 //! named in `--help`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,8 +41,9 @@ struct Args {
     #[arg(long, env = "SLUICE_WEBHOOK_CERT_RELOAD_INTERVAL", default_value = "10s", value_parser = go_duration)]
     cert_reload_interval: Duration,
     /// The controller configuration: a workflow-controller-configmap
-    /// ConfigMap, or the configuration document it holds.
-    #[arg(long, env = "SLUICE_CONFIG", value_name = "FILE")]
+    /// ConfigMap, the configuration document it holds, or a directory of
+    /// one file per key (the ConfigMap mounted as a volume).
+    #[arg(long, env = "SLUICE_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
     /// Largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "SLUICE_WEBHOOK_BODY_LIMIT", default_value_t = 8 * 1024 * 1024)]
@@ -61,12 +62,6 @@ struct Args {
 
 fn go_duration(text: &str) -> Result<Duration, String> {
     sluice_api::duration::parse_go_duration(text).map_err(|e| e.to_string())
-}
-
-fn load_config(path: &Path) -> anyhow::Result<Config> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).with_context(|| name.clone())?;
-    Config::from_file_text(&text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }
 
 async fn shutdown_signal() {
@@ -103,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let config = match &args.config {
-        Some(path) => load_config(path)?,
+        Some(path) => Config::load(path).map_err(|e| anyhow::anyhow!("--config {e}"))?,
         None => Config::default(),
     };
     let cert = Arc::new(

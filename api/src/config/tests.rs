@@ -204,6 +204,79 @@ fn reads_both_configmap_layouts() {
     );
 }
 
+/// Lays `keys` out as the kubelet mounts a ConfigMap volume: the files in
+/// a timestamped directory, `..data` linking to it, one link per key.
+fn mounted_configmap(keys: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let stamped = dir.path().join("..2026_11_23_21_00_00.123456789");
+    std::fs::create_dir(&stamped).expect("timestamped directory");
+    for (key, text) in keys {
+        std::fs::write(stamped.join(key), text).expect("key file");
+    }
+    std::os::unix::fs::symlink(&stamped, dir.path().join("..data")).expect("..data link");
+    for (key, _) in keys {
+        std::os::unix::fs::symlink(format!("..data/{key}"), dir.path().join(key))
+            .expect("key link");
+    }
+    dir
+}
+
+#[test]
+fn loads_a_mounted_configmap_directory() {
+    let dir = mounted_configmap(&[
+        ("parallelism", "10"),
+        ("instanceID", "ci"),
+        ("images", "argoproj/argosay:v2:\n  cmd: [/argosay]\n"),
+        ("executorInjection", "webhook"),
+    ]);
+    let config = Config::load(dir.path()).expect("directory layout");
+    assert_eq!(config.parallelism, Some(10));
+    assert_eq!(config.instance_id.as_deref(), Some("ci"));
+    assert_eq!(config.images["argoproj/argosay:v2"].cmd, ["/argosay"]);
+    assert_eq!(config.executor_injection(), ExecutorInjection::Webhook);
+    assert!(config.extra.is_empty(), "{:?}", config.extra);
+
+    // The one-key layout works from a directory too.
+    let whole = mounted_configmap(&[("config", FULL)]);
+    assert_eq!(Config::load(whole.path()), Ok(full()));
+
+    let empty = tempfile::tempdir().expect("temporary directory");
+    assert_eq!(Config::load(empty.path()), Ok(Config::default()));
+}
+
+#[test]
+fn loads_a_file_of_either_kind() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let document = dir.path().join("config.yaml");
+    std::fs::write(&document, FULL).expect("write");
+    assert_eq!(Config::load(&document), Ok(full()));
+    let configmap = dir.path().join("configmap.yaml");
+    std::fs::write(&configmap, "kind: ConfigMap\ndata:\n  parallelism: \"3\"\n").expect("write");
+    assert_eq!(Config::load(&configmap).map(|c| c.parallelism), Ok(Some(3)));
+}
+
+#[test]
+fn load_errors_name_the_file_and_key() {
+    let dir = mounted_configmap(&[("parallelism", "ten")]);
+    let err = Config::load(dir.path()).expect_err("not a number");
+    assert!(
+        err.starts_with(&format!("{}: ", dir.path().display())) && err.contains("parallelism"),
+        "{err}"
+    );
+    let mixed = mounted_configmap(&[("config", "parallelism: 1"), ("namespace", "x")]);
+    let err = Config::load(mixed.path()).expect_err("both layouts");
+    assert!(err.contains("holds `config` and other keys"), "{err}");
+    let missing = dir.path().join("absent");
+    let err = Config::load(&missing).expect_err("no such file");
+    assert!(
+        err.starts_with(&format!("{}: ", missing.display())),
+        "{err}"
+    );
+    std::fs::create_dir(dir.path().join("nested")).expect("nested directory");
+    let err = Config::load(dir.path()).expect_err("a directory inside");
+    assert!(err.contains("nested: a directory"), "{err}");
+}
+
 #[test]
 fn rejects_configmaps_argo_rejects() {
     let mixed =

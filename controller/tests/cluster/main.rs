@@ -470,20 +470,22 @@ async fn a_second_replica_takes_over_when_the_leader_dies() {
     }
 }
 
-/// The chart's ClusterRoles, rendered for release `test`.
-fn chart_roles() -> Vec<serde_json::Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../charts/sluice/templates/rbac.yaml"
-    );
-    let template = std::fs::read_to_string(path).unwrap();
-    let body = template.split_once("*/ -}}").unwrap().1;
-    let rendered = body.replace("{{ .Release.Name }}", "test");
-    assert!(!rendered.contains("{{"), "unrendered template:\n{rendered}");
-    rendered
-        .split("\n---\n")
-        .map(|d| serde_yaml_ng::from_str(d).unwrap())
-        .collect()
+/// The chart's service accounts and RBAC in namespaced mode for `ns`
+/// (release `sluice-<ns>` installed in `ns`), rendered by helm.
+fn chart_rbac(ns: &str) -> Vec<serde_json::Value> {
+    sluice_e2e::chart::template(
+        &format!("sluice-{ns}"),
+        ns,
+        &[
+            "--show-only",
+            "templates/serviceaccounts.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+            "--set",
+            "namespaced=true",
+        ],
+    )
+    .unwrap()
 }
 
 async fn impersonating(user: &str) -> kube::Client {
@@ -496,41 +498,60 @@ async fn impersonating(user: &str) -> kube::Client {
     kube::Client::try_from(config).unwrap()
 }
 
-/// The controller runs a workflow with only the chart's controller role,
-/// and a workflow pod's service account may write results and nothing else.
+/// The controller runs a workflow with only the rights the chart gives it
+/// (namespaced mode, as the controller here runs), and a workflow pod's
+/// service account may write results and nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_roles_are_enough() {
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
     let client = client().await;
     let ns = namespace(&client, "rbac").await;
-    let roles: kube::Api<ClusterRole> = kube::Api::all(client.clone());
-    for role in chart_roles() {
-        let role: ClusterRole = serde_json::from_value(role).unwrap();
-        roles.create(&Default::default(), &role).await.unwrap();
+    let objects = chart_rbac(&ns);
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    for kind in ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"] {
+        assert!(kinds.contains(&kind), "{kinds:?}");
     }
-    let binding: ClusterRoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "test-sluice-controller"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "test-sluice-controller"},
-        "subjects": [{"kind": "ServiceAccount", "name": "sluice-controller", "namespace": ns}]
-    }))
+    let text = objects
+        .iter()
+        .map(serde_json::Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let output = sluice_e2e::chart::kubectl(
+        sluice_e2e::shared_apiserver().kubeconfig(),
+        &["apply", "--server-side", "-f", "-"],
+        text.as_bytes(),
+    )
     .unwrap();
-    kube::Api::<ClusterRoleBinding>::all(client.clone())
-        .create(&Default::default(), &binding)
-        .await
-        .unwrap();
-    let executor: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": "executor", "namespace": ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "test-sluice-executor"},
-        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": ns}]
-    }))
-    .unwrap();
-    kube::Api::<RoleBinding>::namespaced(client.clone(), &ns)
-        .create(&Default::default(), &executor)
-        .await
-        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
-    let as_controller =
-        impersonating(&format!("system:serviceaccount:{ns}:sluice-controller")).await;
+    let as_controller = impersonating(&format!(
+        "system:serviceaccount:{ns}:sluice-{ns}-controller"
+    ))
+    .await;
+    // Leader election as sluice-controller runs it, on the chart's Lease
+    // in the release namespace.
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(
+        as_controller.clone(),
+        format!("sluice-{ns}-controller"),
+    )
+    .with_namespace(&ns)
+    .with_identity("chart-roles")
+    .with_duration(5)
+    .with_grace(2)
+    .build()
+    .await
+    .unwrap();
+    let (leading, election) = manager.watch().await;
+    sluice_e2e::poll_until("the lease, with the chart's rights", TIMEOUT, || {
+        let leading = leading.clone();
+        async move { (*leading.borrow()).then_some(()) }
+    })
+    .await
+    .unwrap();
+    election.abort();
     let _kubelet = kubelet(&client, &ns);
     let _controller = controller(&as_controller, &ns, None).await;
     let name = submit(&client, &ns, STEPS).await;
@@ -541,7 +562,7 @@ async fn the_chart_roles_are_enough() {
         wf.data["status"]
     );
 
-    let as_pod = impersonating(&format!("system:serviceaccount:{ns}:default")).await;
+    let as_pod = impersonating(&format!("system:serviceaccount:{ns}:sluice-workflow")).await;
     let results: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
         as_pod.clone(),
         &ns,

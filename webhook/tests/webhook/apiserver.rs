@@ -2,8 +2,7 @@
 //! kube-apiserver of ../shared/k8s (pointed at the test's server by
 //! clientConfig.url and caBundle), driven through kubectl.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::{
@@ -13,7 +12,6 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::core::DynamicObject;
-use serde::Deserialize as _;
 use serde_json::{Value, json};
 use sluice_api::Config;
 use sluice_e2e::{api_resource, install_crds, shared_apiserver};
@@ -24,62 +22,37 @@ use crate::harness::{self, Running};
 /// The controller's service account, whose requests skip the webhook.
 const CONTROLLER: &str = "system:serviceaccount:sluice:sluice-controller";
 
-/// The chart's webhook configurations, rendered for release `release` in
-/// namespace `sluice` with the default values, then pointed at `server`
-/// by URL (the API server here cannot reach a Service).
-///
-/// The rendering handles exactly the template's constructs and fails on
-/// any other, so a change to the template shows up here.
+/// The chart's webhook configurations, rendered by helm for release
+/// `release` in namespace `sluice` (executor injection by the webhook, the
+/// controller's service account named as [`CONTROLLER`]), then pointed at
+/// `server` by URL (the API server here cannot reach a Service). The
+/// validating configuration comes first.
 fn chart_configurations(release: &str, server: &Running, ca_pem: &str) -> Vec<Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../charts/sluice/templates/webhook-configurations.yaml"
-    );
-    let template = std::fs::read_to_string(path).unwrap();
-    let mut lines = Vec::new();
-    let mut in_comment = false;
-    for line in template.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("{{- /*") {
-            in_comment = true;
-        }
-        if in_comment {
-            in_comment = !trimmed.ends_with("*/ -}}");
-            continue;
-        }
-        // Variable definitions, and the optional caBundle (set below).
-        if (trimmed.starts_with("{{- $") && trimmed.contains(":="))
-            || trimmed.starts_with("{{- with $webhook.caBundle")
-            || trimmed == "caBundle: {{ . }}"
-            || trimmed == "{{- end }}"
-        {
-            continue;
-        }
-        lines.push(line);
-    }
-    let rendered = lines
-        .join("\n")
-        .replace("{{ .Release.Name }}", release)
-        .replace("{{ $name }}", "sluice-webhook")
-        .replace("{{ $namespace }}", "sluice")
-        .replace("{{ $port }}", "443")
-        .replace("{{ $timeout }}", "10")
-        .replace("{{ $controllerUser | quote }}", &format!("{CONTROLLER:?}"));
-    assert!(!rendered.contains("{{"), "unrendered template:\n{rendered}");
+    let mut configurations = sluice_e2e::chart::template(
+        release,
+        "sluice",
+        &[
+            "--show-only",
+            "templates/webhook-configurations.yaml",
+            "--set",
+            "config.executorInjection=webhook",
+            "--set",
+            "controller.serviceAccount.name=sluice-controller",
+        ],
+    )
+    .unwrap();
+    configurations.sort_by_key(|c| c["kind"] != "ValidatingWebhookConfiguration");
     let ca_bundle = k8s_openapi::ByteString(ca_pem.as_bytes().to_vec());
-    let mut documents = Vec::new();
-    for document in serde_yaml_ng::Deserializer::from_str(&rendered) {
-        let mut value = Value::deserialize(document).unwrap();
-        for webhook in value["webhooks"].as_array_mut().unwrap() {
+    for configuration in &mut configurations {
+        for webhook in configuration["webhooks"].as_array_mut().unwrap() {
             let path = webhook["clientConfig"]["service"]["path"]
                 .as_str()
                 .unwrap()
                 .to_owned();
             webhook["clientConfig"] = json!({"url": server.url(&path), "caBundle": ca_bundle});
         }
-        documents.push(value);
     }
-    documents
+    configurations
 }
 
 async fn register(client: &kube::Client, server: &Running, ca_pem: &str, release: &str) {
@@ -111,22 +84,12 @@ async fn register(client: &kube::Client, server: &Running, ca_pem: &str, release
 
 /// Runs kubectl with the test server's kubeconfig, `stdin` as input.
 fn kubectl(args: &[&str], stdin: &Value) -> Output {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(shared_apiserver().kubeconfig())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl on PATH");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    sluice_e2e::chart::kubectl(
+        shared_apiserver().kubeconfig(),
+        args,
+        stdin.to_string().as_bytes(),
+    )
+    .expect("kubectl on PATH")
 }
 
 fn text(bytes: &[u8]) -> String {
