@@ -153,8 +153,9 @@ impl Metrics {
         if previous.as_deref() == Some(phase) {
             return;
         }
-        if let Some(previous) = previous {
-            self.workflows_gauge.with_label_values(&[&previous]).dec();
+        match previous {
+            Some(previous) => self.workflows_gauge.with_label_values(&[&previous]).dec(),
+            None => self.namespace_seen(&key.0),
         }
         self.workflows_gauge.with_label_values(&[phase]).inc();
         self.total_count.with_label_values(&[phase, &key.0]).inc();
@@ -169,6 +170,16 @@ impl Metrics {
         }
         phases.insert(key.clone(), phase.to_owned());
         self.workflows_gauge.with_label_values(&[phase]).inc();
+        self.namespace_seen(&key.0);
+    }
+
+    /// Exports the namespace's phase counters at 0 from its first workflow
+    /// on: `increase()` (the failure alert) sees nothing in a counter whose
+    /// first sample is already 1.
+    fn namespace_seen(&self, namespace: &str) {
+        for phase in PHASES {
+            self.total_count.with_label_values(&[phase, namespace]);
+        }
     }
 
     /// A workflow is gone.
@@ -272,6 +283,8 @@ mod tests {
         assert!(text.contains("argo_workflows_gauge{phase=\"Failed\"} 1"));
         assert!(text.contains("argo_workflows_total_count{namespace=\"ns\",phase=\"Running\"} 1"));
         assert!(text.contains("argo_workflows_total_count{namespace=\"ns\",phase=\"Failed\"} 1"));
+        // The namespace's other phases are exported from its first workflow on.
+        assert!(text.contains("argo_workflows_total_count{namespace=\"ns\",phase=\"Error\"} 0"));
         metrics.workflow_deleted(&key);
         assert!(
             metrics

@@ -4,6 +4,7 @@
 // Test code unwraps as tests do.
 #![allow(clippy::unwrap_used)]
 
+mod alerts;
 mod harness;
 
 use std::sync::Arc;
