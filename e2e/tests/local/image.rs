@@ -250,3 +250,66 @@ fn image_runs_each_binary_as_nonroot_from_scratch() {
         started.elapsed()
     );
 }
+
+/// `scripts/image` with `binaries` (name -> file, linked into a directory
+/// of their own): its stderr, the run having failed.
+fn refused(binaries: &[(&str, PathBuf)]) -> String {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    for (name, file) in binaries {
+        std::os::unix::fs::symlink(file, bin.join(name)).expect("symlink");
+    }
+    let output = Command::new(workspace_root().join("scripts/image"))
+        .arg("--binaries")
+        .arg(&bin)
+        .arg("--out")
+        .arg(dir.path().join("layout"))
+        .output()
+        .expect("run scripts/image");
+    assert!(
+        !output.status.success(),
+        "scripts/image accepted {binaries:?}"
+    );
+    assert!(
+        !dir.path().join("layout").exists(),
+        "scripts/image wrote a layout before refusing"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn image_script_refuses_missing_and_dynamic_binaries() {
+    let built = binaries_dir();
+    // The three others as built, sluice-executor (checked last) as given.
+    let with = |last: &Path| -> Vec<(&str, PathBuf)> {
+        BINARIES[..3]
+            .iter()
+            .map(|name| (*name, built.join(name)))
+            .chain([(BINARIES[3], last.to_path_buf())])
+            .collect()
+    };
+
+    let stderr = refused(&with(Path::new("/nonexistent")));
+    assert!(stderr.contains("/bin/sluice-executor: missing"), "{stderr}");
+
+    // A dynamically linked program of the host: it needs a loader the
+    // image does not have.
+    let dynamic = ["/usr/bin/env", "/bin/ls"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .expect("a program of the host");
+    let stderr = refused(&with(dynamic));
+    assert!(
+        stderr.contains("/bin/sluice-executor: dynamically linked (needs /lib"),
+        "{stderr}"
+    );
+
+    let text = tempfile::NamedTempFile::new().expect("a temporary file");
+    let stderr = refused(&with(text.path()));
+    assert!(
+        stderr.contains("/bin/sluice-executor: not an ELF file"),
+        "{stderr}"
+    );
+}

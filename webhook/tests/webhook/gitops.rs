@@ -138,12 +138,14 @@ fn the_gitops_sample_lints_clean() {
             manifest.origin
         );
     }
-    let objects: Vec<Object> = all
+    let (origins, objects): (Vec<&str>, Vec<Object>) = all
         .iter()
         .filter_map(|m| {
-            Object::from_value(&m.value).unwrap_or_else(|e| panic!("{}: {e:?}", m.origin))
+            Object::from_value(&m.value)
+                .unwrap_or_else(|e| panic!("{}: {e:?}", m.origin))
+                .map(|object| (m.origin.as_str(), object))
         })
-        .collect();
+        .unzip();
     // `sluice lint docs/gitops`: the Applications are skipped (not kinds of
     // Argo Workflows), everything the Application syncs is checked.
     let synced = manifests(&synced_dir());
@@ -170,7 +172,7 @@ fn the_gitops_sample_lints_clean() {
     };
     let findings: Vec<String> = validate::validate(&objects, &ctx)
         .iter()
-        .map(|d| format!("{}: {d}", synced[d.object].origin))
+        .map(|d| format!("{}: {d}", origins[d.object]))
         .collect();
     assert!(findings.is_empty(), "{}", findings.join("\n"));
 }
