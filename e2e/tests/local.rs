@@ -3,6 +3,8 @@
 //! the upstream corpus in ../shared/corpus/argo-examples against
 //! e2e/corpus-expected.tsv. Both share two run slots (the CI machine has two
 //! cores); see `sluice_e2e::local` for how the `sluice` binary is found.
+//! Modules: the `--local` verbs (local/verbs.rs) and the container image
+//! `scripts/image` assembles from the built binaries (local/image.rs).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use sluice_e2e::local::{
     Slots, manifest_files, path_with, run_all, sluice_binary, workflow_meta, workspace_root,
 };
 
+#[path = "local/image.rs"]
+mod image;
 #[path = "local/verbs.rs"]
 mod verbs;
 

@@ -55,8 +55,18 @@ fn chart_configurations(release: &str, server: &Running, ca_pem: &str) -> Vec<Va
     configurations
 }
 
-async fn register(client: &kube::Client, server: &Running, ca_pem: &str, release: &str) {
-    let configurations = chart_configurations(release, server, ca_pem);
+/// Registers the chart's configurations (release `namespaces[0]`), each
+/// webhook limited to `namespaces`: tests of this binary run at once, and a
+/// webhook of one must not default another's workflows.
+async fn register(client: &kube::Client, server: &Running, ca_pem: &str, namespaces: &[String]) {
+    let mut configurations = chart_configurations(&namespaces[0], server, ca_pem);
+    for configuration in &mut configurations {
+        for webhook in configuration["webhooks"].as_array_mut().unwrap() {
+            webhook["namespaceSelector"] = json!({"matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}
+            ]});
+        }
+    }
     let kinds: Vec<&str> = configurations
         .iter()
         .map(|c| c["kind"].as_str().unwrap())
@@ -118,22 +128,14 @@ fn workflow(namespace: &str, name: &str, spec: Value) -> Value {
     })
 }
 
-#[tokio::test]
-async fn the_api_server_calls_the_webhook() {
-    let started = Instant::now();
-    // The client lives on the servers' runtime: the template cache's
-    // watchers use it after this test's runtime is gone.
-    let client = harness::runtime()
-        .spawn(async { shared_apiserver().client().await.unwrap() })
-        .await
-        .unwrap();
-    install_crds(&client).await.unwrap();
-    let namespace = Api::<Namespace>::all(client.clone())
+/// A namespace of the test's own, named `prefix` and a random suffix.
+async fn namespace(client: &kube::Client, prefix: &str) -> String {
+    Api::<Namespace>::all(client.clone())
         .create(
             &PostParams::default(),
             &Namespace {
                 metadata: ObjectMeta {
-                    generate_name: Some("sluice-webhook-".to_owned()),
+                    generate_name: Some(prefix.to_owned()),
                     ..ObjectMeta::default()
                 },
                 ..Namespace::default()
@@ -143,8 +145,32 @@ async fn the_api_server_calls_the_webhook() {
         .unwrap()
         .metadata
         .name
+        .unwrap()
+}
+
+/// A webhook server with `config` registered with the API server (its
+/// template cache synced first) for namespaces of the test's own; the
+/// first one's name is also the release name of the configurations.
+pub(crate) struct Registered {
+    pub client: kube::Client,
+    pub namespaces: Vec<String>,
+    pub server: Running,
+    /// The server's certificate files.
+    _dir: tempfile::TempDir,
+}
+
+pub(crate) async fn registered(prefix: &str, namespaces: usize, config: Config) -> Registered {
+    // The client lives on the servers' runtime: the template cache's
+    // watchers use it after this test's runtime is gone.
+    let client = harness::runtime()
+        .spawn(async { shared_apiserver().client().await.unwrap() })
+        .await
         .unwrap();
-    let ns = namespace.as_str();
+    install_crds(&client).await.unwrap();
+    let mut names = Vec::new();
+    for _ in 0..namespaces {
+        names.push(namespace(&client, prefix).await);
+    }
 
     let pki = harness::Pki::new();
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +178,7 @@ async fn the_api_server_calls_the_webhook() {
     let server = harness::start(
         dir.path().to_path_buf(),
         &pki.leaf("webhook"),
-        webhook_config(),
+        config,
         move || TemplateCache::watch(&watcher_client),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -160,7 +186,21 @@ async fn the_api_server_calls_the_webhook() {
         assert!(Instant::now() < deadline, "the template cache never synced");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    register(&client, &server, &pki.ca_pem(), ns).await;
+    register(&client, &server, &pki.ca_pem(), &names).await;
+    Registered {
+        client,
+        namespaces: names,
+        server,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn the_api_server_calls_the_webhook() {
+    let started = Instant::now();
+    let registered = registered("sluice-webhook-", 1, webhook_config()).await;
+    let (client, server) = (&registered.client, &registered.server);
+    let ns = registered.namespaces[0].as_str();
 
     // The API server picks configurations up within a second or so: wait
     // until an invalid workflow is refused.

@@ -7,6 +7,7 @@
 
 mod apiserver;
 mod fixtures;
+mod gitops;
 mod handlers;
 mod harness;
 mod https;
