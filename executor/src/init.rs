@@ -105,7 +105,7 @@ async fn load_input(
             "has no location: give it s3/git/http/raw, or pass it with `from` in the caller's arguments".to_string(),
         ));
     }
-    let art = locate::input(art, ctx.template.archive_location.as_ref());
+    let art = locate::input(art, ctx.template.archive_location.as_deref());
     let dest = ctx.inputs_dir.join(&art.name);
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(|e| ArtifactError::io(parent, e))?;

@@ -264,7 +264,7 @@ pub async fn collect_outputs(
             )),
         }
     }
-    let repo = template.archive_location.as_ref();
+    let repo = template.archive_location.as_deref();
     for art in &declared.artifacts {
         if art.path.is_none() {
             continue;

@@ -354,7 +354,7 @@ pub struct Template {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archive_location: Option<ArtifactLocation>,
+    pub archive_location: Option<Box<ArtifactLocation>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automount_service_account_token: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -366,7 +366,7 @@ pub struct Template {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag: Option<DAGTemplate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Data>,
+    pub data: Option<Box<Data>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<ExecutorConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -402,7 +402,7 @@ pub struct Template {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority_class_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<ResourceTemplate>,
+    pub resource: Option<Box<ResourceTemplate>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_claims: Vec<Raw<core::PodResourceClaim>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

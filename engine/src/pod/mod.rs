@@ -828,7 +828,7 @@ fn set_archive_location(
     if let Some(location) = ctx.artifact_repository {
         let mut location = repository::substitute_location(location, workflow, pod_name)?;
         location.archive_logs = Some(archive_logs);
-        tmpl.archive_location = Some(location);
+        tmpl.archive_location = Some(Box::new(location));
     }
     Ok(())
 }
