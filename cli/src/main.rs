@@ -1,6 +1,7 @@
 //! `sluice`: the command line. This file only wires subcommands to their
 //! modules and outcomes to exit codes.
 
+mod cluster;
 mod lint;
 mod local;
 mod report;
@@ -20,12 +21,14 @@ use sluice_engine::run::Intent;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
 }
 
 /// The workflow a verb acts on.
 #[derive(Debug, Args)]
 struct Target {
-    /// The workflow's name (NAME or NAMESPACE/NAME for local runs).
+    /// The workflow's name (for local runs, NAME or NAMESPACE/NAME).
     name: String,
     /// Act on a local run (under $SLUICE_STATE_DIR, default .sluice/).
     #[arg(long)]
@@ -40,22 +43,37 @@ enum Command {
     Crds,
     /// Run a workflow on this machine, without Kubernetes: exit 0 when it succeeds, 1 otherwise.
     Run(local::RunArgs),
+    /// Submit workflows to the cluster (validated first, as `sluice lint` does); prints each name.
+    Submit(cluster::SubmitArgs),
+    /// List the workflows of the namespace.
+    List(cluster::ListArgs),
     /// Show a workflow's status and node tree.
     Get {
         #[command(flatten)]
         target: Target,
-        /// Print the Workflow as JSON.
+        /// Print the Workflow as JSON or YAML.
         #[arg(short = 'o', long)]
-        output: Option<local::Output>,
+        output: Option<cluster::Format>,
     },
     /// Print a workflow's logs, each line prefixed with its step.
     Logs {
         #[command(flatten)]
         target: Target,
-        /// The container (default main).
-        #[arg(short = 'c', long)]
-        container: Option<String>,
+        #[command(flatten)]
+        args: cluster::LogsArgs,
     },
+    /// Print the tree whenever the workflow changes, until it ends: exit 0 when it succeeds, 1 otherwise.
+    Watch { name: String },
+    /// Submit a workflow again, as a new workflow named after it.
+    Resubmit { name: String },
+    /// Delete workflows.
+    Delete(cluster::DeleteArgs),
+    /// WorkflowTemplates (and ClusterWorkflowTemplates).
+    #[command(subcommand)]
+    Template(cluster::TemplateCommand),
+    /// CronWorkflows.
+    #[command(subcommand)]
+    Cron(cluster::CronCommand),
     /// Resume a suspended workflow (or its suspended nodes).
     Resume {
         #[command(flatten)]
@@ -111,20 +129,18 @@ fn pairs(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// A verb on a cluster workflow (not there yet).
-fn needs_cluster(verb: &str) -> anyhow::Result<ExitCode> {
-    eprintln!(
-        "sluice: `sluice {verb}` without --local needs a cluster, which this version does not talk to yet; \
-         for a run of `sluice run`, add --local"
-    );
-    Ok(ExitCode::from(2))
-}
-
-fn local_intent(verb: &str, target: &Target, intent: Intent) -> anyhow::Result<ExitCode> {
-    if !target.local {
-        return needs_cluster(verb);
+/// An intent for a local run, or for a cluster workflow's controller.
+fn intent(cli: &Cli, target: &Target, intent: Intent) -> anyhow::Result<ExitCode> {
+    if target.local {
+        return local::intent(&target.name, intent);
     }
-    local::intent(&target.name, intent)
+    cluster::run(
+        &cli.cluster,
+        cluster::Verb::Intent {
+            name: &target.name,
+            intent,
+        },
+    )
 }
 
 fn main() -> ExitCode {
@@ -138,27 +154,49 @@ fn main() -> ExitCode {
         }),
         Command::Crds => crds().map(|()| ExitCode::SUCCESS),
         Command::Run(args) => local::run(args),
+        Command::Submit(args) => cluster::run(&cli.cluster, cluster::Verb::Submit(args)),
+        Command::List(args) => cluster::run(&cli.cluster, cluster::Verb::List(args)),
         Command::Get { target, output } => {
             if target.local {
-                local::get(&target.name, output.is_some())
+                local::get(&target.name, *output)
             } else {
-                needs_cluster("get")
+                cluster::run(
+                    &cli.cluster,
+                    cluster::Verb::Get {
+                        name: &target.name,
+                        output: *output,
+                    },
+                )
             }
         }
-        Command::Logs { target, container } => {
+        Command::Logs { target, args } => {
             if target.local {
-                local::logs(&target.name, container.as_deref())
+                if args.follow {
+                    eprintln!("sluice: --follow is for cluster workflows; printing the local logs");
+                }
+                local::logs(&target.name, args.container.as_deref())
             } else {
-                needs_cluster("logs")
+                cluster::run(
+                    &cli.cluster,
+                    cluster::Verb::Logs {
+                        name: &target.name,
+                        args,
+                    },
+                )
             }
         }
+        Command::Watch { name } => cluster::run(&cli.cluster, cluster::Verb::Watch(name)),
+        Command::Resubmit { name } => cluster::run(&cli.cluster, cluster::Verb::Resubmit(name)),
+        Command::Delete(args) => cluster::run(&cli.cluster, cluster::Verb::Delete(args)),
+        Command::Template(command) => cluster::run(&cli.cluster, cluster::Verb::Template(command)),
+        Command::Cron(command) => cluster::run(&cli.cluster, cluster::Verb::Cron(command)),
         Command::Resume {
             target,
             node,
             parameters,
         } => pairs(parameters).and_then(|parameters| {
-            local_intent(
-                "resume",
+            intent(
+                &cli,
                 target,
                 Intent::Resume {
                     node: node.clone(),
@@ -166,16 +204,16 @@ fn main() -> ExitCode {
                 },
             )
         }),
-        Command::Suspend { target } => local_intent("suspend", target, Intent::Suspend),
-        Command::Stop { target, message } => local_intent(
-            "stop",
+        Command::Suspend { target } => intent(&cli, target, Intent::Suspend),
+        Command::Stop { target, message } => intent(
+            &cli,
             target,
             Intent::Stop {
                 message: message.clone(),
             },
         ),
-        Command::Terminate { target, message } => local_intent(
-            "terminate",
+        Command::Terminate { target, message } => intent(
+            &cli,
             target,
             Intent::Terminate {
                 message: message.clone(),
@@ -187,8 +225,8 @@ fn main() -> ExitCode {
             node,
             parameters,
         } => pairs(parameters).and_then(|parameters| {
-            local_intent(
-                "retry",
+            intent(
+                &cli,
                 target,
                 Intent::Retry {
                     node: node.clone(),

@@ -14,6 +14,7 @@
 
 pub mod kubelet;
 pub mod local;
+pub mod moto;
 
 use std::io;
 use std::path::{Path, PathBuf};
