@@ -376,6 +376,51 @@ async fn templates_and_cron_workflows() {
         "{out:?}"
     );
 
+    // ClusterWorkflowTemplates: --cluster, and clusterScope in the ref.
+    let shared = write(
+        dir.path(),
+        "shared.yaml",
+        &GREET
+            .replace("kind: Workflow", "kind: ClusterWorkflowTemplate")
+            .replace("generateName: greet-", "name: shared-greeter"),
+    );
+    let out = sluice(ns, &["template", "create", &shared]).await;
+    assert_eq!(
+        out.stdout, "clusterworkflowtemplate shared-greeter created\n",
+        "{out:?}"
+    );
+    let out = sluice(ns, &["template", "list", "--cluster"]).await;
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("shared-greeter ")),
+        "{out:?}"
+    );
+    let out = sluice(ns, &["template", "get", "--cluster", "shared-greeter"]).await;
+    assert!(
+        out.stdout.contains("kind: ClusterWorkflowTemplate"),
+        "{out:?}"
+    );
+    let out = sluice(
+        ns,
+        &["submit", "--from", "clusterworkflowtemplate/shared-greeter"],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let wf = workflow(&client, ns, out.stdout.trim()).await;
+    assert_eq!(
+        wf.data["spec"]["workflowTemplateRef"],
+        json!({"name": "shared-greeter", "clusterScope": true})
+    );
+    let out = sluice(ns, &["submit", "--from", "clusterworkflowtemplate/none"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("clusterworkflowtemplate none not found"),
+        "{out:?}"
+    );
+    let out = sluice(ns, &["submit", "--from", "pod/x"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("unknown kind \"pod\""), "{out:?}");
+
     let cron = write(
         dir.path(),
         "cron.yaml",
