@@ -2,12 +2,8 @@
 //! the whole test binary (stopped by a watcher when the binary exits), one
 //! bucket per test.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use sluice_api::types::{Artifact, S3Artifact};
@@ -15,73 +11,14 @@ use sluice_executor::archive::{Format, stage};
 use sluice_executor::drivers::s3::S3Driver;
 use sluice_executor::drivers::{ArtifactError, Driver, driver_for};
 use sluice_executor::secrets::Secrets;
+// The shared moto_server harness (also used by sluice's tests).
+use sluice_e2e::moto::moto;
 
 use crate::common::{runtime, tree, write};
 
-/// `host:port` of the shared moto server.
-fn moto() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        // moto runs under a watcher that stops it once this process is gone.
-        let script = r#"moto_server -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & m=$!
-while kill -0 "$2" 2>/dev/null && kill -0 "$m" 2>/dev/null; do sleep 1; done
-kill "$m" 2>/dev/null"#;
-        let mut watcher = Command::new("sh")
-            .args([
-                "-c",
-                script,
-                "sh",
-                &port.to_string(),
-                &std::process::id().to_string(),
-            ])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start moto_server (pip install 'moto[server]')");
-        // Reaped when it ends (after this process, in practice).
-        std::thread::spawn(move || watcher.wait());
-        let endpoint = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(status) = http(&endpoint, "GET", "/") {
-                assert!(status < 500, "moto answered {status}");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not start on {endpoint}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        endpoint
-    })
-}
-
-/// One plain HTTP/1.1 request; the response's status code.
-fn http(endpoint: &str, method: &str, path: &str) -> std::io::Result<u16> {
-    let mut s = TcpStream::connect(endpoint)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {endpoint}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    resp.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response {resp:?}")))
-}
-
 /// A fresh bucket; the secrets directory holding its credentials.
 fn bucket(name: &str) -> (String, tempfile::TempDir) {
-    let endpoint = moto();
-    let status = http(endpoint, "PUT", &format!("/{name}")).expect("create bucket");
-    assert_eq!(status, 200, "create bucket {name}");
+    sluice_e2e::moto::bucket(name);
     let secrets = tempfile::tempdir().expect("secrets dir");
     write(secrets.path(), "s3-creds/accessKey", b"AKIDEXAMPLE\n");
     write(
