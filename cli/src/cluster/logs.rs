@@ -112,6 +112,7 @@ pub async fn logs(cluster: &Cluster, name: &str, args: &LogsArgs) -> anyhow::Res
     }
     let wf = typed(&cluster.workflow(name).await?)?;
     let pods = pods_by_node(cluster, name).await?;
+    let mut missing = Vec::new();
     for (id, node) in pod_nodes(&wf) {
         let text = match pods.get(&id) {
             Some(pod) => {
@@ -126,9 +127,16 @@ pub async fn logs(cluster: &Cluster, name: &str, args: &LogsArgs) -> anyhow::Res
             }
             None => archived_log(cluster, &node, container).await?,
         };
-        if let Some(text) = text {
-            crate::report::write_stdout(&prefixed(display_name(&node), &text))?;
+        match text {
+            Some(text) => crate::report::write_stdout(&prefixed(display_name(&node), &text))?,
+            None => missing.push(display_name(&node).to_owned()),
         }
+    }
+    if !missing.is_empty() {
+        eprintln!(
+            "sluice: no logs of {} (container {container}): the pods are gone and no archived log was recorded (archiveLogs)",
+            missing.join(", ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

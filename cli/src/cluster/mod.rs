@@ -110,6 +110,12 @@ pub fn api_error(error: kube::Error, kind: &str, name: &str, namespace: &str) ->
     let kube::Error::Api(status) = &error else {
         return anyhow!("{what}: {error}");
     };
+    if status.code == 404 && name.is_empty() {
+        // A list of a kind the server does not serve.
+        return anyhow!(
+            "{what}: the API server does not serve it; are Sluice's CRDs installed? (`sluice crds | kubectl apply --server-side -f -`)"
+        );
+    }
     if status.code == 404 {
         return anyhow!("{what} not found in namespace {namespace}");
     }
@@ -296,6 +302,12 @@ mod tests {
         assert_eq!(
             api_error(rejected, "workflow", "x", "ns").to_string(),
             "workflow x: admission webhook \"validate.sluice.dev\" denied the request: Workflow \"x\" is invalid (2 problems): spec.entrypoint: not defined; spec.templates[0]: no type\n  spec.entrypoint: not defined\n  spec.templates[0]: no type"
+        );
+        let unserved = status(serde_json::json!({"code": 404, "reason": "NotFound"}));
+        assert!(
+            api_error(unserved, "listing workflows", "", "ns")
+                .to_string()
+                .starts_with("listing workflows: the API server does not serve it; are Sluice's CRDs installed?")
         );
         let bare = status(serde_json::json!({"code": 500, "reason": "InternalError"}));
         assert_eq!(

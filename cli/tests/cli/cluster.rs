@@ -817,6 +817,11 @@ async fn logs_of_a_workflow_whose_pods_are_gone_come_from_the_archive() {
     // Another container has no archive: nothing to print.
     let out = sluice(ns, &["logs", "archived", "-c", "sidecar"]).await;
     assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("no logs of one, two (container sidecar): the pods are gone"),
+        "{out:?}"
+    );
 
     // Without the secret the error says which one.
     Api::<Secret>::namespaced(client.clone(), ns)
