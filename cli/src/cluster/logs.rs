@@ -110,8 +110,27 @@ pub async fn logs(cluster: &Cluster, name: &str, args: &LogsArgs) -> anyhow::Res
     if args.follow {
         return follow(cluster, name, container).await;
     }
+    let (text, missing) = collect(cluster, name, container).await?;
+    crate::report::write_stdout(&text)?;
+    if !missing.is_empty() {
+        eprintln!(
+            "sluice: no logs of {} (container {container}): not started yet, or the pod is gone and no archived log was recorded (archiveLogs)",
+            missing.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every pod node's log of `container`, prefixed; and the display names of
+/// the nodes that had none to read.
+async fn collect(
+    cluster: &Cluster,
+    name: &str,
+    container: &str,
+) -> anyhow::Result<(String, Vec<String>)> {
     let wf = typed(&cluster.workflow(name).await?)?;
     let pods = pods_by_node(cluster, name).await?;
+    let mut out = String::new();
     let mut missing = Vec::new();
     for (id, node) in pod_nodes(&wf) {
         let text = match pods.get(&id) {
@@ -122,23 +141,19 @@ pub async fn logs(cluster: &Cluster, name: &str, args: &LogsArgs) -> anyhow::Res
                     Err(kube::Error::Api(s)) if s.code == 404 => {
                         archived_log(cluster, &node, container).await?
                     }
+                    // The container has not started.
+                    Err(kube::Error::Api(s)) if s.code == 400 => None,
                     Err(e) => return Err(cluster.error(e, "pod", pod)),
                 }
             }
             None => archived_log(cluster, &node, container).await?,
         };
         match text {
-            Some(text) => crate::report::write_stdout(&prefixed(display_name(&node), &text))?,
+            Some(text) => out.push_str(&prefixed(display_name(&node), &text)),
             None => missing.push(display_name(&node).to_owned()),
         }
     }
-    if !missing.is_empty() {
-        eprintln!(
-            "sluice: no logs of {} (container {container}): the pods are gone and no archived log was recorded (archiveLogs)",
-            missing.join(", ")
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((out, missing))
 }
 
 /// How often `logs --follow` looks for new pods.
@@ -323,6 +338,93 @@ mod tests {
             .expect("stream");
         let lines: Vec<String> = stream.lines().try_collect().await.expect("lines");
         assert_eq!(lines, ["one", "two"]);
+        server.await.expect("server");
+    }
+
+    /// Answers the next request with `body` after checking its path and query.
+    async fn answer(
+        handle: &mut tower_test::mock::Handle<Request<Body>, Response<Body>>,
+        uri: &str,
+        body: Vec<u8>,
+    ) {
+        let (request, send) = handle.next_request().await.expect("request");
+        assert_eq!(request.method(), http::Method::GET);
+        assert_eq!(request.uri().to_string(), uri);
+        send.send_response(
+            Response::builder()
+                .body(Body::from(body))
+                .expect("response"),
+        );
+    }
+
+    #[tokio::test]
+    async fn logs_read_the_workflow_its_pods_and_each_pods_log() {
+        let (client, mut handle) = mock();
+        let server = tokio::spawn(async move {
+            let node = |id: &str, name: &str, started: &str| {
+                serde_json::json!({"id": id, "name": format!("wf.{name}"), "displayName": name,
+                    "type": "Pod", "phase": "Running", "startedAt": started})
+            };
+            let wf = serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                "metadata": {"name": "wf", "namespace": "ns"}, "spec": {},
+                "status": {"phase": "Running", "nodes": {
+                    "wf-2": node("wf-2", "second", "2026-01-01T00:00:02Z"),
+                    "wf-1": node("wf-1", "first", "2026-01-01T00:00:01Z"),
+                    "wf-3": node("wf-3", "pending", "2026-01-01T00:00:03Z")}}});
+            answer(
+                &mut handle,
+                "/apis/argoproj.io/v1alpha1/namespaces/ns/workflows/wf",
+                serde_json::to_vec(&wf).expect("json"),
+            )
+            .await;
+            let meta = |pod: &str, node: &str| {
+                serde_json::json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                    "metadata": {"name": pod, "annotations": {ANNOTATION_NODE_ID: node}}})
+            };
+            let pods = serde_json::json!({"apiVersion": "meta.k8s.io/v1",
+                "kind": "PartialObjectMetadataList", "metadata": {},
+                "items": [meta("wf-second-2", "wf-2"), meta("wf-first-1", "wf-1"),
+                    meta("wf-pending-3", "wf-3")]});
+            answer(
+                &mut handle,
+                "/api/v1/namespaces/ns/pods?&labelSelector=workflows.argoproj.io%2Fworkflow%3Dwf",
+                serde_json::to_vec(&pods).expect("json"),
+            )
+            .await;
+            answer(
+                &mut handle,
+                "/api/v1/namespaces/ns/pods/wf-first-1/log?&container=main",
+                b"hello\n".to_vec(),
+            )
+            .await;
+            answer(
+                &mut handle,
+                "/api/v1/namespaces/ns/pods/wf-second-2/log?&container=main",
+                b"a\nb\n".to_vec(),
+            )
+            .await;
+            let (request, send) = handle.next_request().await.expect("request");
+            assert_eq!(
+                request.uri().to_string(),
+                "/api/v1/namespaces/ns/pods/wf-pending-3/log?&container=main"
+            );
+            let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Failure", "reason": "BadRequest", "code": 400,
+                "message": "container \"main\" in pod \"wf-pending-3\" is waiting to start"});
+            send.send_response(
+                Response::builder()
+                    .status(400)
+                    .body(Body::from(serde_json::to_vec(&status).expect("json")))
+                    .expect("response"),
+            );
+        });
+        let cluster = Cluster {
+            client,
+            namespace: "ns".into(),
+        };
+        let (text, missing) = collect(&cluster, "wf", "main").await.expect("logs");
+        assert_eq!(text, "first: hello\nsecond: a\nsecond: b\n");
+        assert_eq!(missing, ["pending"]);
         server.await.expect("server");
     }
 
