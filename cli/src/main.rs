@@ -78,8 +78,8 @@ enum Command {
     Resume {
         #[command(flatten)]
         target: Target,
-        /// Only nodes whose name matches this.
-        #[arg(long = "node-field-selector", value_name = "NAME")]
+        /// Only this node: NAME, displayName=NAME or name=NAME.
+        #[arg(long = "node-field-selector", value_name = "SELECTOR")]
         node: Option<String>,
         /// Output parameters of suspend nodes: NAME=VALUE (repeatable).
         #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
@@ -111,7 +111,8 @@ enum Command {
         /// Also restart succeeded nodes matching --node-field-selector.
         #[arg(long)]
         restart_successful: bool,
-        #[arg(long = "node-field-selector", value_name = "NAME")]
+        /// Only this node: NAME, displayName=NAME or name=NAME.
+        #[arg(long = "node-field-selector", value_name = "SELECTOR")]
         node: Option<String>,
         /// Workflow parameters to change: NAME=VALUE (repeatable).
         #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
@@ -199,7 +200,7 @@ fn main() -> ExitCode {
                 &cli,
                 target,
                 Intent::Resume {
-                    node: node.clone(),
+                    node: node.as_deref().map(cluster::node_selector).transpose()?,
                     parameters,
                 },
             )
@@ -229,7 +230,7 @@ fn main() -> ExitCode {
                 &cli,
                 target,
                 Intent::Retry {
-                    node: node.clone(),
+                    node: node.as_deref().map(cluster::node_selector).transpose()?,
                     restart_successful: *restart_successful,
                     parameters,
                 },

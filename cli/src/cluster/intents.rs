@@ -57,9 +57,41 @@ fn patch(existing: Option<&str>, resource_version: &str, intent: &Intent) -> any
     }}))
 }
 
+/// `--node-field-selector`: a node's name or display name, bare or as
+/// Argo writes it (`displayName=approve`, `name=wf[0].approve`). The engine
+/// matches either; other fields (`templateName`, `phase`, ...) are not
+/// supported yet.
+pub fn node_selector(text: &str) -> anyhow::Result<String> {
+    match text.split_once('=') {
+        None => Ok(text.to_owned()),
+        Some(("name" | "displayName", value)) if !value.is_empty() => Ok(value.to_owned()),
+        Some((key, _)) => anyhow::bail!(
+            "--node-field-selector {text}: select by name=NAME or displayName=NAME (or a bare name); {key} is not supported"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_selectors_as_argo_writes_them() {
+        assert_eq!(node_selector("approve").expect("bare"), "approve");
+        assert_eq!(
+            node_selector("displayName=approve").expect("display"),
+            "approve"
+        );
+        assert_eq!(
+            node_selector("name=wf[0].approve").expect("name"),
+            "wf[0].approve"
+        );
+        let error = node_selector("phase=Running").expect_err("phase");
+        assert!(
+            error.to_string().contains("phase is not supported"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn appends_to_what_is_there_and_replaces_what_is_malformed() {

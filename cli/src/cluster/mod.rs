@@ -20,6 +20,7 @@ use serde_json::Value;
 use sluice_api::types::Workflow;
 use sluice_engine::run::{Intent, decompress_nodes};
 
+pub use intents::node_selector;
 pub use logs::LogsArgs;
 pub use templates::{CronCommand, TemplateCommand};
 pub use workflows::{DeleteArgs, ListArgs, SubmitArgs};

@@ -503,7 +503,7 @@ async fn intent_verbs_append_to_the_annotation() {
             "resume",
             &name,
             "--node-field-selector",
-            "approve",
+            "displayName=approve",
             "-p",
             "ok=yes",
         ],
@@ -729,7 +729,16 @@ spec:
     })
     .await
     .expect("suspended");
-    let out = sluice(ns, &["resume", "gate"]).await;
+    let out = sluice(
+        ns,
+        &[
+            "resume",
+            "gate",
+            "--node-field-selector",
+            "displayName=approve",
+        ],
+    )
+    .await;
     assert_eq!(out.code, Some(0), "{out:?}");
     let out = sluice(ns, &["watch", "gate"]).await;
     assert_eq!(out.code, Some(0), "{out:?}");
