@@ -21,8 +21,6 @@ use sluice_engine::run::Intent;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    #[command(flatten)]
-    cluster: cluster::ClusterArgs,
 }
 
 /// The workflow a verb acts on.
@@ -33,6 +31,8 @@ struct Target {
     /// Act on a local run (under $SLUICE_STATE_DIR, default .sluice/).
     #[arg(long)]
     local: bool,
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,17 +63,33 @@ enum Command {
         args: cluster::LogsArgs,
     },
     /// Print the tree whenever the workflow changes, until it ends: exit 0 when it succeeds, 1 otherwise.
-    Watch { name: String },
+    Watch {
+        name: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
     /// Submit a workflow again, as a new workflow named after it.
-    Resubmit { name: String },
+    Resubmit {
+        name: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
     /// Delete workflows.
     Delete(cluster::DeleteArgs),
     /// WorkflowTemplates (and ClusterWorkflowTemplates).
-    #[command(subcommand)]
-    Template(cluster::TemplateCommand),
+    Template {
+        #[command(subcommand)]
+        command: cluster::TemplateCommand,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
     /// CronWorkflows.
-    #[command(subcommand)]
-    Cron(cluster::CronCommand),
+    Cron {
+        #[command(subcommand)]
+        command: cluster::CronCommand,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
     /// Resume a suspended workflow (or its suspended nodes).
     Resume {
         #[command(flatten)]
@@ -131,12 +147,12 @@ fn pairs(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 /// An intent for a local run, or for a cluster workflow's controller.
-fn intent(cli: &Cli, target: &Target, intent: Intent) -> anyhow::Result<ExitCode> {
+fn intent(target: &Target, intent: Intent) -> anyhow::Result<ExitCode> {
     if target.local {
         return local::intent(&target.name, intent);
     }
     cluster::run(
-        &cli.cluster,
+        &target.cluster,
         cluster::Verb::Intent {
             name: &target.name,
             intent,
@@ -155,14 +171,14 @@ fn main() -> ExitCode {
         }),
         Command::Crds => crds().map(|()| ExitCode::SUCCESS),
         Command::Run(args) => local::run(args),
-        Command::Submit(args) => cluster::run(&cli.cluster, cluster::Verb::Submit(args)),
-        Command::List(args) => cluster::run(&cli.cluster, cluster::Verb::List(args)),
+        Command::Submit(args) => cluster::run(&args.cluster, cluster::Verb::Submit(args)),
+        Command::List(args) => cluster::run(&args.cluster, cluster::Verb::List(args)),
         Command::Get { target, output } => {
             if target.local {
                 local::get(&target.name, *output)
             } else {
                 cluster::run(
-                    &cli.cluster,
+                    &target.cluster,
                     cluster::Verb::Get {
                         name: &target.name,
                         output: *output,
@@ -178,7 +194,7 @@ fn main() -> ExitCode {
                 local::logs(&target.name, args.container.as_deref())
             } else {
                 cluster::run(
-                    &cli.cluster,
+                    &target.cluster,
                     cluster::Verb::Logs {
                         name: &target.name,
                         args,
@@ -186,18 +202,19 @@ fn main() -> ExitCode {
                 )
             }
         }
-        Command::Watch { name } => cluster::run(&cli.cluster, cluster::Verb::Watch(name)),
-        Command::Resubmit { name } => cluster::run(&cli.cluster, cluster::Verb::Resubmit(name)),
-        Command::Delete(args) => cluster::run(&cli.cluster, cluster::Verb::Delete(args)),
-        Command::Template(command) => cluster::run(&cli.cluster, cluster::Verb::Template(command)),
-        Command::Cron(command) => cluster::run(&cli.cluster, cluster::Verb::Cron(command)),
+        Command::Watch { name, cluster } => cluster::run(cluster, cluster::Verb::Watch(name)),
+        Command::Resubmit { name, cluster } => cluster::run(cluster, cluster::Verb::Resubmit(name)),
+        Command::Delete(args) => cluster::run(&args.cluster, cluster::Verb::Delete(args)),
+        Command::Template { command, cluster } => {
+            cluster::run(cluster, cluster::Verb::Template(command))
+        }
+        Command::Cron { command, cluster } => cluster::run(cluster, cluster::Verb::Cron(command)),
         Command::Resume {
             target,
             node,
             parameters,
         } => pairs(parameters).and_then(|parameters| {
             intent(
-                &cli,
                 target,
                 Intent::Resume {
                     node: node.as_deref().map(cluster::node_selector).transpose()?,
@@ -205,16 +222,14 @@ fn main() -> ExitCode {
                 },
             )
         }),
-        Command::Suspend { target } => intent(&cli, target, Intent::Suspend),
+        Command::Suspend { target } => intent(target, Intent::Suspend),
         Command::Stop { target, message } => intent(
-            &cli,
             target,
             Intent::Stop {
                 message: message.clone(),
             },
         ),
         Command::Terminate { target, message } => intent(
-            &cli,
             target,
             Intent::Terminate {
                 message: message.clone(),
@@ -227,7 +242,6 @@ fn main() -> ExitCode {
             parameters,
         } => pairs(parameters).and_then(|parameters| {
             intent(
-                &cli,
                 target,
                 Intent::Retry {
                     node: node.as_deref().map(cluster::node_selector).transpose()?,

@@ -51,6 +51,8 @@ pub struct SubmitArgs {
     /// clusterworkflowtemplate/NAME or cronworkflow/NAME.
     #[arg(long, value_name = "KIND/NAME")]
     pub from: Option<String>,
+    #[command(flatten)]
+    pub cluster: super::ClusterArgs,
 }
 
 /// `sluice list`.
@@ -65,6 +67,8 @@ pub struct ListArgs {
     /// A label selector (`key=value,other!=x`).
     #[arg(short = 'l', long = "selector")]
     pub selector: Option<String>,
+    #[command(flatten)]
+    pub cluster: super::ClusterArgs,
 }
 
 /// `sluice delete`.
@@ -82,6 +86,8 @@ pub struct DeleteArgs {
     /// With --all/--completed: only workflows with these labels.
     #[arg(short = 'l', long = "selector")]
     pub selector: Option<String>,
+    #[command(flatten)]
+    pub cluster: super::ClusterArgs,
 }
 
 fn finished(workflow_phase: &str) -> bool {

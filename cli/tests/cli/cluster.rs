@@ -72,11 +72,11 @@ async fn sluice(ns: &str, args: &[&str]) -> Out {
     sluice_with(&["-n", ns], args, shared_apiserver().kubeconfig()).await
 }
 
-async fn sluice_with(first: &[&str], args: &[&str], kubeconfig: &Path) -> Out {
+async fn sluice_with(last: &[&str], args: &[&str], kubeconfig: &Path) -> Out {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
     command
-        .args(first)
         .args(args)
+        .args(last)
         .env("KUBECONFIG", kubeconfig)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
