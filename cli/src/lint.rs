@@ -81,6 +81,45 @@ pub fn run(args: &LintArgs) -> anyhow::Result<Outcome> {
     let mut seen = std::collections::HashSet::new();
     sources.retain(|s| s.name == STDIN || seen.insert(s.name.clone()));
 
+    let ctx = Context {
+        mode: Mode::Lint,
+        config: &config,
+        known_templates: &[],
+        allow_missing_refs: args.allow_missing_refs,
+    };
+    let (mut findings, objects) = check(&sources, &ctx);
+
+    // In the order the files were given, then by place in the file.
+    let order: std::collections::HashMap<&str, usize> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    findings.sort_by_key(|f| (order.get(f.file.as_str()).copied(), f.line, f.column));
+    if args.quiet {
+        findings.retain(|f| f.severity == Severity::Error);
+    }
+    report::write_stdout(&report::render(&findings, args.output)?)
+        .context("writing the findings")?;
+    if !args.quiet {
+        eprintln!(
+            "{}",
+            report::summary(&findings, sources.len(), objects.len())
+        );
+    }
+
+    Ok(if unreadable {
+        Outcome::Unreadable
+    } else if findings.iter().any(|f| f.severity == Severity::Error) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// Reads and validates the sources: the findings, and the objects of ours
+/// (in the order they were found).
+fn check(sources: &[Source], ctx: &Context<'_>) -> (Vec<Finding>, Vec<Object>) {
     let mut findings = Vec::new();
     let mut objects = Vec::new();
     let mut located = Vec::new();
@@ -111,13 +150,7 @@ pub fn run(args: &LintArgs) -> anyhow::Result<Outcome> {
         }
     }
 
-    let ctx = Context {
-        mode: Mode::Lint,
-        config: &config,
-        known_templates: &[],
-        allow_missing_refs: args.allow_missing_refs,
-    };
-    for diagnostic in validate::validate(&objects, &ctx) {
+    for diagnostic in validate::validate(&objects, ctx) {
         let Some(at) = located.get(diagnostic.object) else {
             continue;
         };
@@ -132,32 +165,24 @@ pub fn run(args: &LintArgs) -> anyhow::Result<Outcome> {
         });
     }
 
-    // In the order the files were given, then by place in the file.
-    let order: std::collections::HashMap<&str, usize> = sources
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    findings.sort_by_key(|f| (order.get(f.file.as_str()).copied(), f.line, f.column));
-    if args.quiet {
-        findings.retain(|f| f.severity == Severity::Error);
-    }
-    report::write_stdout(&report::render(&findings, args.output)?)
-        .context("writing the findings")?;
-    if !args.quiet {
-        eprintln!(
-            "{}",
-            report::summary(&findings, sources.len(), objects.len())
-        );
-    }
+    (findings, objects)
+}
 
-    Ok(if unreadable {
-        Outcome::Unreadable
-    } else if findings.iter().any(|f| f.severity == Severity::Error) {
-        Outcome::Findings
-    } else {
-        Outcome::Clean
-    })
+/// Validates one manifest text as `sluice submit` does before sending
+/// (submission mode: templateRef targets may live in the cluster): the
+/// findings, placed at `name:line:col`, and the objects of ours.
+pub fn check_text(name: &str, text: &str, config: &Config) -> (Vec<Finding>, Vec<Object>) {
+    let ctx = Context {
+        mode: Mode::Submit,
+        config,
+        known_templates: &[],
+        allow_missing_refs: true,
+    };
+    let sources = [Source {
+        name: name.to_owned(),
+        text: text.to_owned(),
+    }];
+    check(&sources, &ctx)
 }
 
 /// Turns one document into an object to validate, or into findings.

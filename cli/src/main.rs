@@ -1,6 +1,7 @@
 //! `sluice`: the command line. This file only wires subcommands to their
 //! modules and outcomes to exit codes.
 
+mod cluster;
 mod lint;
 mod local;
 mod report;
@@ -25,11 +26,13 @@ struct Cli {
 /// The workflow a verb acts on.
 #[derive(Debug, Args)]
 struct Target {
-    /// The workflow's name (NAME or NAMESPACE/NAME for local runs).
+    /// The workflow's name (for local runs, NAME or NAMESPACE/NAME).
     name: String,
     /// Act on a local run (under $SLUICE_STATE_DIR, default .sluice/).
     #[arg(long)]
     local: bool,
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,28 +43,59 @@ enum Command {
     Crds,
     /// Run a workflow on this machine, without Kubernetes: exit 0 when it succeeds, 1 otherwise.
     Run(local::RunArgs),
+    /// Submit workflows to the cluster (validated first, as `sluice lint` does); prints each name.
+    Submit(cluster::SubmitArgs),
+    /// List the workflows of the namespace.
+    List(cluster::ListArgs),
     /// Show a workflow's status and node tree.
     Get {
         #[command(flatten)]
         target: Target,
-        /// Print the Workflow as JSON.
+        /// Print the Workflow as JSON or YAML.
         #[arg(short = 'o', long)]
-        output: Option<local::Output>,
+        output: Option<cluster::Format>,
     },
     /// Print a workflow's logs, each line prefixed with its step.
     Logs {
         #[command(flatten)]
         target: Target,
-        /// The container (default main).
-        #[arg(short = 'c', long)]
-        container: Option<String>,
+        #[command(flatten)]
+        args: cluster::LogsArgs,
+    },
+    /// Print the tree whenever the workflow changes, until it ends: exit 0 when it succeeds, 1 otherwise.
+    Watch {
+        name: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// Submit a workflow again, as a new workflow named after it.
+    Resubmit {
+        name: String,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// Delete workflows.
+    Delete(cluster::DeleteArgs),
+    /// WorkflowTemplates (and ClusterWorkflowTemplates).
+    Template {
+        #[command(subcommand)]
+        command: cluster::TemplateCommand,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
+    },
+    /// CronWorkflows.
+    Cron {
+        #[command(subcommand)]
+        command: cluster::CronCommand,
+        #[command(flatten)]
+        cluster: cluster::ClusterArgs,
     },
     /// Resume a suspended workflow (or its suspended nodes).
     Resume {
         #[command(flatten)]
         target: Target,
-        /// Only nodes whose name matches this.
-        #[arg(long = "node-field-selector", value_name = "NAME")]
+        /// Only this node: NAME, displayName=NAME or name=NAME.
+        #[arg(long = "node-field-selector", value_name = "SELECTOR")]
         node: Option<String>,
         /// Output parameters of suspend nodes: NAME=VALUE (repeatable).
         #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
@@ -93,7 +127,8 @@ enum Command {
         /// Also restart succeeded nodes matching --node-field-selector.
         #[arg(long)]
         restart_successful: bool,
-        #[arg(long = "node-field-selector", value_name = "NAME")]
+        /// Only this node: NAME, displayName=NAME or name=NAME.
+        #[arg(long = "node-field-selector", value_name = "SELECTOR")]
         node: Option<String>,
         /// Workflow parameters to change: NAME=VALUE (repeatable).
         #[arg(short = 'p', long = "parameter", value_name = "NAME=VALUE")]
@@ -111,20 +146,18 @@ fn pairs(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// A verb on a cluster workflow (not there yet).
-fn needs_cluster(verb: &str) -> anyhow::Result<ExitCode> {
-    eprintln!(
-        "sluice: `sluice {verb}` without --local needs a cluster, which this version does not talk to yet; \
-         for a run of `sluice run`, add --local"
-    );
-    Ok(ExitCode::from(2))
-}
-
-fn local_intent(verb: &str, target: &Target, intent: Intent) -> anyhow::Result<ExitCode> {
-    if !target.local {
-        return needs_cluster(verb);
+/// An intent for a local run, or for a cluster workflow's controller.
+fn intent(target: &Target, intent: Intent) -> anyhow::Result<ExitCode> {
+    if target.local {
+        return local::intent(&target.name, intent);
     }
-    local::intent(&target.name, intent)
+    cluster::run(
+        &target.cluster,
+        cluster::Verb::Intent {
+            name: &target.name,
+            intent,
+        },
+    )
 }
 
 fn main() -> ExitCode {
@@ -138,44 +171,65 @@ fn main() -> ExitCode {
         }),
         Command::Crds => crds().map(|()| ExitCode::SUCCESS),
         Command::Run(args) => local::run(args),
+        Command::Submit(args) => cluster::run(&args.cluster, cluster::Verb::Submit(args)),
+        Command::List(args) => cluster::run(&args.cluster, cluster::Verb::List(args)),
         Command::Get { target, output } => {
             if target.local {
-                local::get(&target.name, output.is_some())
+                local::get(&target.name, *output)
             } else {
-                needs_cluster("get")
+                cluster::run(
+                    &target.cluster,
+                    cluster::Verb::Get {
+                        name: &target.name,
+                        output: *output,
+                    },
+                )
             }
         }
-        Command::Logs { target, container } => {
+        Command::Logs { target, args } => {
             if target.local {
-                local::logs(&target.name, container.as_deref())
+                if args.follow {
+                    eprintln!("sluice: --follow is for cluster workflows; printing the local logs");
+                }
+                local::logs(&target.name, args.container.as_deref())
             } else {
-                needs_cluster("logs")
+                cluster::run(
+                    &target.cluster,
+                    cluster::Verb::Logs {
+                        name: &target.name,
+                        args,
+                    },
+                )
             }
         }
+        Command::Watch { name, cluster } => cluster::run(cluster, cluster::Verb::Watch(name)),
+        Command::Resubmit { name, cluster } => cluster::run(cluster, cluster::Verb::Resubmit(name)),
+        Command::Delete(args) => cluster::run(&args.cluster, cluster::Verb::Delete(args)),
+        Command::Template { command, cluster } => {
+            cluster::run(cluster, cluster::Verb::Template(command))
+        }
+        Command::Cron { command, cluster } => cluster::run(cluster, cluster::Verb::Cron(command)),
         Command::Resume {
             target,
             node,
             parameters,
         } => pairs(parameters).and_then(|parameters| {
-            local_intent(
-                "resume",
+            intent(
                 target,
                 Intent::Resume {
-                    node: node.clone(),
+                    node: node.as_deref().map(cluster::node_selector).transpose()?,
                     parameters,
                 },
             )
         }),
-        Command::Suspend { target } => local_intent("suspend", target, Intent::Suspend),
-        Command::Stop { target, message } => local_intent(
-            "stop",
+        Command::Suspend { target } => intent(target, Intent::Suspend),
+        Command::Stop { target, message } => intent(
             target,
             Intent::Stop {
                 message: message.clone(),
             },
         ),
-        Command::Terminate { target, message } => local_intent(
-            "terminate",
+        Command::Terminate { target, message } => intent(
             target,
             Intent::Terminate {
                 message: message.clone(),
@@ -187,11 +241,10 @@ fn main() -> ExitCode {
             node,
             parameters,
         } => pairs(parameters).and_then(|parameters| {
-            local_intent(
-                "retry",
+            intent(
                 target,
                 Intent::Retry {
-                    node: node.clone(),
+                    node: node.as_deref().map(cluster::node_selector).transpose()?,
                     restart_successful: *restart_successful,
                     parameters,
                 },

@@ -7,6 +7,10 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use tempfile::TempDir;
 
+// The cluster verbs against the real API server.
+#[path = "cli/cluster.rs"]
+mod cluster;
+
 /// Flags' environment variables, cleared so the caller's shell cannot leak in.
 const ENV: [&str; 4] = [
     "SLUICE_ALLOW_MISSING_REFS",

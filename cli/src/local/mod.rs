@@ -420,7 +420,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `sluice get --local NAME`.
-pub fn get(name: &str, json: bool) -> anyhow::Result<ExitCode> {
+pub fn get(name: &str, output: Option<crate::cluster::Format>) -> anyhow::Result<ExitCode> {
     let dir = RunDir::find(&state::state_root(), name)?;
     let mut wf = dir.load()?;
     if let Some(status) = wf.status.as_mut()
@@ -428,13 +428,11 @@ pub fn get(name: &str, json: bool) -> anyhow::Result<ExitCode> {
     {
         status.nodes = decompress_nodes(&compressed).map_err(|e| anyhow::anyhow!(e))?;
     }
-    if json {
-        let mut out = serde_json::to_string_pretty(&wf)?;
-        out.push('\n');
-        crate::report::write_stdout(&out)?;
-    } else {
-        crate::report::write_stdout(&tree::render(&wf, chrono::Utc::now()))?;
-    }
+    let text = match output {
+        Some(format) => crate::cluster::format(&wf, format)?,
+        None => tree::render(&wf, chrono::Utc::now()),
+    };
+    crate::report::write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
