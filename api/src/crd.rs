@@ -430,6 +430,18 @@ impl Transform<'_> {
     }
 }
 
+/// The API resource of one of our kinds, for kube's `Api<DynamicObject>`:
+/// the CRD's plural, else the kind in lower case with an `s`.
+#[cfg(feature = "kube")]
+pub fn api_resource(kind: &str) -> kube_core::ApiResource {
+    let plural = CRD_KINDS.iter().find(|info| info.kind == kind).map_or_else(
+        || format!("{}s", kind.to_lowercase()),
+        |info| info.plural.to_owned(),
+    );
+    let gvk = kube_core::GroupVersionKind::gvk(crate::types::GROUP, crate::types::VERSION, kind);
+    kube_core::ApiResource::from_gvk_with_plural(&gvk, &plural)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,23 +5,12 @@
 //! is lost), which is why they are not `kube::Resource`s themselves; the
 //! conversion is one `serde_json` pass each way.
 
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::{ApiResource, DynamicObject};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sluice_api::types::{GROUP, VERSION};
 
-/// The kinds the controller reads or writes, with their plurals.
-pub fn resource(kind: &str) -> ApiResource {
-    let plural = match kind {
-        "Workflow" => "workflows",
-        "WorkflowTemplate" => "workflowtemplates",
-        "ClusterWorkflowTemplate" => "clusterworkflowtemplates",
-        "CronWorkflow" => "cronworkflows",
-        "WorkflowTaskResult" => "workflowtaskresults",
-        other => return ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, VERSION, other)),
-    };
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, kind), plural)
-}
+/// The API resource of the kinds the controller reads or writes.
+pub use sluice_api::crd::api_resource as resource;
 
 /// A conversion that failed: the object's kind and name, and where.
 #[derive(Debug, thiserror::Error)]

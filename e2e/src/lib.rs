@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::DynamicObject;
 
 /// The field manager of everything the harness applies.
 pub const FIELD_MANAGER: &str = "sluice-e2e";
@@ -315,17 +315,7 @@ pub async fn install_crds(client: &kube::Client) -> Result<(), HarnessError> {
 }
 
 /// The API resource of one of our kinds, for `Api<DynamicObject>`.
-pub fn api_resource(kind: &str) -> ApiResource {
-    let plural = sluice_api::crd::CRD_KINDS
-        .iter()
-        .find(|info| info.kind == kind)
-        .map_or_else(
-            || format!("{}s", kind.to_lowercase()),
-            |info| info.plural.to_owned(),
-        );
-    let gvk = GroupVersionKind::gvk(sluice_api::types::GROUP, sluice_api::types::VERSION, kind);
-    ApiResource::from_gvk_with_plural(&gvk, &plural)
-}
+pub use sluice_api::crd::api_resource;
 
 #[cfg(test)]
 mod tests {

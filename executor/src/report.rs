@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use sluice_api::types::WorkflowTaskResult;
 
 /// The field manager the executor applies with.
@@ -33,14 +33,7 @@ impl std::fmt::Debug for Sink {
 
 /// The API resource of `WorkflowTaskResult`.
 pub fn task_result_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(
-            sluice_api::types::GROUP,
-            sluice_api::types::VERSION,
-            "WorkflowTaskResult",
-        ),
-        "workflowtaskresults",
-    )
+    sluice_api::crd::api_resource("WorkflowTaskResult")
 }
 
 impl Sink {

@@ -9,16 +9,13 @@ use std::sync::{Arc, RwLock};
 
 use futures::StreamExt as _;
 use kube::api::Api;
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::DynamicObject;
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use sluice_api::types::Object;
 
-/// The two kinds cached, with their plurals.
-const KINDS: [(&str, &str); 2] = [
-    ("WorkflowTemplate", "workflowtemplates"),
-    ("ClusterWorkflowTemplate", "clusterworkflowtemplates"),
-];
+/// The two kinds cached.
+const KINDS: [&str; 2] = ["WorkflowTemplate", "ClusterWorkflowTemplate"];
 
 /// Objects by (namespace, name).
 type Entries = BTreeMap<(String, String), Object>;
@@ -67,10 +64,8 @@ impl TemplateCache {
     /// watchers run on the current runtime until it stops.
     pub fn watch(client: &kube::Client) -> Self {
         let cache = Self::default();
-        for (index, (kind, plural)) in KINDS.into_iter().enumerate() {
-            let gvk =
-                GroupVersionKind::gvk(sluice_api::types::GROUP, sluice_api::types::VERSION, kind);
-            let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+        for (index, kind) in KINDS.into_iter().enumerate() {
+            let resource = sluice_api::crd::api_resource(kind);
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
             let cache = cache.clone();
             tokio::spawn(async move {
@@ -106,7 +101,7 @@ impl TemplateCache {
                 inner.entries[index] = std::mem::take(relisted);
                 inner.synced[index] = true;
                 tracing::info!(
-                    kind = KINDS[index].0,
+                    kind = KINDS[index],
                     count = inner.entries[index].len(),
                     "templates listed"
                 );

@@ -14,7 +14,7 @@ mod workflows;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, DynamicObject};
 use kube::config::KubeConfigOptions;
 use serde_json::Value;
 use sluice_api::types::Workflow;
@@ -138,17 +138,7 @@ pub fn api_error(error: kube::Error, kind: &str, name: &str, namespace: &str) ->
 }
 
 /// The API resource of one of our kinds.
-pub fn resource(kind: &str) -> ApiResource {
-    let plural = sluice_api::crd::CRD_KINDS
-        .iter()
-        .find(|info| info.kind == kind)
-        .map_or_else(
-            || format!("{}s", kind.to_lowercase()),
-            |info| info.plural.to_owned(),
-        );
-    let gvk = GroupVersionKind::gvk(sluice_api::types::GROUP, sluice_api::types::VERSION, kind);
-    ApiResource::from_gvk_with_plural(&gvk, &plural)
-}
+pub use sluice_api::crd::api_resource as resource;
 
 /// A stored workflow as the typed Workflow, nodes decompressed.
 pub fn typed(object: &DynamicObject) -> anyhow::Result<Workflow> {
