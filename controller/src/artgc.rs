@@ -36,10 +36,7 @@ use crate::{Context, Error, kinds, ops};
 
 /// The finalizer that holds a workflow until its artifacts are deleted.
 pub const FINALIZER: &str = "workflows.argoproj.io/artifact-gc";
-/// The label naming what a pod is for (upstream's).
-pub const LABEL_COMPONENT: &str = "workflows.argoproj.io/component";
-/// [`LABEL_COMPONENT`] of GC pods.
-pub const COMPONENT: &str = "artifact-gc";
+pub use sluice_engine::protocol::{COMPONENT_ARTIFACT_GC as COMPONENT, LABEL_COMPONENT};
 /// The strategy a GC pod carries out (upstream's annotation).
 pub const ANNOTATION_STRATEGY: &str = "workflows.argoproj.io/artifact-gc-strategy";
 /// The artifacts a GC pod deletes, as `[[node id, artifact name], ...]`.

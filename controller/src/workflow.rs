@@ -230,14 +230,18 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Requeu
                 .into(),
             );
         }
+        // Present after the first write: the templates are walked only
+        // until then.
+        let has_finalizer = metadata
+            .get("finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| f.iter().any(|f| f == artgc::FINALIZER));
         let defaults = ctx.config().workflow_defaults.as_ref().map(|d| &d.spec);
-        if artgc::wants_finalizer(cached.run.workflow(), defaults) {
+        if !has_finalizer && artgc::wants_finalizer(cached.run.workflow(), defaults) {
             let finalizers = metadata
                 .entry("finalizers")
                 .or_insert_with(|| Value::Array(Vec::new()));
-            if let Some(finalizers) = finalizers.as_array_mut()
-                && !finalizers.iter().any(|f| f == artgc::FINALIZER)
-            {
+            if let Some(finalizers) = finalizers.as_array_mut() {
                 finalizers.push(artgc::FINALIZER.into());
             }
         }

@@ -20,8 +20,8 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::json;
 use sluice_api::types::{Outputs, Template};
 use sluice_engine::protocol::{
-    ANNOTATION_NODE_ID, ENV_SECRETS_DIR, ENV_TEMPLATE, ENV_TERMINATION_LOG, LABEL_WORKFLOW,
-    SECRETS_DIR,
+    ANNOTATION_NODE_ID, COMPONENT_ARTIFACT_GC, ENV_SECRETS_DIR, ENV_TEMPLATE, ENV_TERMINATION_LOG,
+    LABEL_COMPONENT, LABEL_WORKFLOW, SECRETS_DIR,
 };
 use sluice_engine::result::{ResultOwner, task_result};
 
@@ -201,8 +201,8 @@ fn is_gc_pod(pod: &Pod) -> bool {
     pod.metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get("workflows.argoproj.io/component"))
-        .is_some_and(|c| c == "artifact-gc")
+        .and_then(|l| l.get(LABEL_COMPONENT))
+        .is_some_and(|c| c == COMPONENT_ARTIFACT_GC)
 }
 
 /// Runs an artifact-GC pod's main container with the real executor.

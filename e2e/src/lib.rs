@@ -317,6 +317,25 @@ pub async fn install_crds(client: &kube::Client) -> Result<(), HarnessError> {
 /// The API resource of one of our kinds, for `Api<DynamicObject>`.
 pub use sluice_api::crd::api_resource;
 
+/// The admin client of [`shared_apiserver`], with the CRDs installed once
+/// per test process (and the ring crypto provider that kube's rustls uses).
+pub async fn crd_client() -> kube::Client {
+    static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = shared_apiserver()
+        .client()
+        .await
+        .unwrap_or_else(|e| panic!("client of the shared API server: {e}"));
+    READY
+        .get_or_init(|| async {
+            install_crds(&client)
+                .await
+                .unwrap_or_else(|e| panic!("installing the CRDs: {e}"));
+        })
+        .await;
+    client
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

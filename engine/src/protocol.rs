@@ -139,6 +139,11 @@ pub const INJECTED_ANNOTATION: &str = "sluice.dev/executor";
 pub const LABEL_WORKFLOW: &str = "workflows.argoproj.io/workflow";
 /// Label on every workflow pod, `"true"` once the node is complete.
 pub const LABEL_COMPLETED: &str = "workflows.argoproj.io/completed";
+/// The label naming what a pod is for (upstream's); artifact-GC pods carry
+/// [`COMPONENT_ARTIFACT_GC`].
+pub const LABEL_COMPONENT: &str = "workflows.argoproj.io/component";
+/// [`LABEL_COMPONENT`] of artifact-GC pods.
+pub const COMPONENT_ARTIFACT_GC: &str = "artifact-gc";
 /// Annotation: the node's name (as upstream).
 pub const ANNOTATION_NODE_NAME: &str = "workflows.argoproj.io/node-name";
 /// Annotation: the node's id (as upstream).

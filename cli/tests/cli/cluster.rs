@@ -12,22 +12,13 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use sluice_api::types::{IdMap, NodeStatus};
-use sluice_e2e::{api_resource, install_crds, shared_apiserver};
-use tokio::sync::OnceCell;
+use sluice_e2e::{api_resource, shared_apiserver};
 
 use super::{tempdir, write};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-async fn client() -> kube::Client {
-    static READY: OnceCell<()> = OnceCell::const_new();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = shared_apiserver().client().await.expect("client");
-    READY
-        .get_or_init(|| async { install_crds(&client).await.expect("CRDs") })
-        .await;
-    client
-}
+use sluice_e2e::crd_client as client;
 
 async fn namespace(name: &str) -> kube::Client {
     let client = client().await;

@@ -15,23 +15,12 @@ use sluice_api::Config;
 use sluice_controller::metrics::Metrics;
 use sluice_controller::{Context, FaultHook, Options, kinds};
 pub use sluice_e2e::kubelet::{Kubelet, kubelet};
-use sluice_e2e::{install_crds, poll_until, shared_apiserver};
-use tokio::sync::OnceCell;
+use sluice_e2e::poll_until;
 
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The admin client of the shared server, with the CRDs installed once.
-pub async fn client() -> kube::Client {
-    static READY: OnceCell<()> = OnceCell::const_new();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = shared_apiserver().client().await.expect("client");
-    READY
-        .get_or_init(|| async {
-            install_crds(&client).await.expect("CRDs");
-        })
-        .await;
-    client
-}
+pub use sluice_e2e::crd_client as client;
 
 /// A fresh namespace.
 pub async fn namespace(client: &kube::Client, name: &str) -> String {
