@@ -18,7 +18,7 @@ use kube::api::{Api, DynamicObject};
 use kube::config::KubeConfigOptions;
 use serde_json::Value;
 use sluice_api::types::Workflow;
-use sluice_engine::run::{Intent, decompress_nodes};
+use sluice_engine::run::{Intent, expand_nodes};
 
 pub use intents::node_selector;
 pub use logs::LogsArgs;
@@ -145,12 +145,7 @@ pub fn typed(object: &DynamicObject) -> anyhow::Result<Workflow> {
     let value = serde_json::to_value(object)?;
     let mut wf: Workflow =
         serde_json::from_value(value).map_err(|e| anyhow!("reading the stored workflow: {e}"))?;
-    if let Some(status) = wf.status.as_mut()
-        && let Some(compressed) = status.compressed_nodes.take()
-    {
-        status.nodes =
-            decompress_nodes(&compressed).map_err(|e| anyhow!("status.compressedNodes: {e}"))?;
-    }
+    expand_nodes(&mut wf).map_err(|e| anyhow!("status.compressedNodes: {e}"))?;
     Ok(wf)
 }
 

@@ -53,7 +53,7 @@ pub(crate) fn for_storage(workflow: &Workflow) -> Workflow {
 }
 
 /// Moves `compressedNodes` back into `nodes` (a no-op without them).
-pub(crate) fn expand(workflow: &mut Workflow) -> Result<(), String> {
+pub fn expand(workflow: &mut Workflow) -> Result<(), String> {
     if let Some(status) = workflow.status.as_mut()
         && let Some(text) = status.compressed_nodes.take()
     {

@@ -33,7 +33,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use sluice_api::config::Config;
 use sluice_api::types::{ArtifactLocation, Outputs, Workflow, WorkflowSpec, WorkflowStatus};
 
-pub use compress::{COMPRESS_THRESHOLD, compress_nodes, decompress_nodes};
+pub use compress::{COMPRESS_THRESHOLD, compress_nodes, decompress_nodes, expand as expand_nodes};
 pub use ops::resubmit;
 
 /// Phases of a node and of a workflow, as upstream spells them.
