@@ -315,7 +315,7 @@ fn stages() -> Result<Stages> {
         .object
         .as_ref()
         .context("the review has an object")?;
-    let value = object.value.clone();
+    let value = object.value()?;
     let object = Object::from_value(&value)?.context("a Workflow")?;
     let ctx = Context {
         mode: Mode::Submit,

@@ -24,7 +24,11 @@ pub fn review(request: &Request, defaults: Option<&Value>) -> Response {
     let Some(object) = &request.object else {
         return review::bad_request(request, "request.object is missing");
     };
-    let workflow = &object.value;
+    let workflow = match object.value() {
+        Ok(workflow) => workflow,
+        Err(err) => return review::bad_request(request, format!("request.object: {err}")),
+    };
+    let workflow = &workflow;
     let merged = match merge_workflow_defaults(workflow, defaults) {
         Ok(merged) => merged,
         Err(err) => {

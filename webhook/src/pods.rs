@@ -7,8 +7,6 @@ use kube::core::admission::Operation;
 use sluice_engine::inject::{InjectContext, inject_executor, is_injected};
 use sluice_engine::protocol::LABEL_WORKFLOW;
 
-use serde::Deserialize as _;
-
 use crate::review::{self, Request, Response};
 
 /// Answers one review. `inject` is `None` when the controller injects (the
@@ -28,7 +26,7 @@ pub fn review(request: &Request, inject: Option<&InjectContext>) -> Response {
     if !labelled {
         return review::allow(request);
     }
-    let pod: Pod = match Pod::deserialize(&object.value) {
+    let pod: Pod = match serde_json::from_str::<Pod>(object.json()) {
         Ok(pod) => pod,
         Err(err) => {
             return review::bad_request(request, format!("request.object: not a Pod: {err}"));

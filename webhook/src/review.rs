@@ -5,46 +5,70 @@
 use std::borrow::Cow;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::TypeMeta;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use kube::core::{ApiResource, Resource};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// A review as the API server sends it.
-pub type Review = AdmissionReview<RawObject>;
 /// The request inside a review.
 pub type Request = AdmissionRequest<RawObject>;
 
-/// An object of a review, kept as the JSON the API server sent, with its
-/// metadata read out. (kube's `DynamicObject` flattens the rest of the
-/// object into a map, which makes serde buffer the whole object and
-/// then rebuild it: most of the cost of reading a review.)
-#[derive(Clone, Debug, PartialEq)]
+/// An object of a review, kept as the JSON text the API server sent, with
+/// its metadata read out. Each endpoint reads the rest in the form it needs
+/// (typed, or as a JSON value), straight from the text: building a generic
+/// value first, as kube's `DynamicObject` does, was most of the cost of
+/// reading a review.
+#[derive(Clone, Debug)]
 pub struct RawObject {
     pub metadata: ObjectMeta,
     /// The whole object: apiVersion, kind, metadata and the rest.
-    pub value: Value,
+    pub raw: Box<RawValue>,
+}
+
+impl RawObject {
+    /// The object's JSON text.
+    pub fn json(&self) -> &str {
+        self.raw.get()
+    }
+
+    /// The object as a JSON value.
+    pub fn value(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(self.raw.get())
+    }
+}
+
+impl PartialEq for RawObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw.get() == other.raw.get()
+    }
 }
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        if !value.is_object() {
+        /// Only the metadata; every other field is skipped unread.
+        #[derive(Deserialize)]
+        struct Metadata {
+            #[serde(default)]
+            metadata: Option<ObjectMeta>,
+        }
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        if !raw.get().starts_with('{') {
             return Err(serde::de::Error::custom("an object must be a JSON object"));
         }
-        let metadata = match value.get("metadata") {
-            Some(meta) => ObjectMeta::deserialize(meta)
-                .map_err(|e| serde::de::Error::custom(format!("metadata: {e}")))?,
-            None => ObjectMeta::default(),
-        };
-        Ok(RawObject { metadata, value })
+        let metadata = serde_json::from_str::<Metadata>(raw.get())
+            .map_err(|e| serde::de::Error::custom(format!("metadata: {e}")))?
+            .metadata
+            .unwrap_or_default();
+        Ok(RawObject { metadata, raw })
     }
 }
 
 impl Serialize for RawObject {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.value.serialize(serializer)
+        self.raw.serialize(serializer)
     }
 }
 
@@ -94,15 +118,31 @@ pub enum BadReview {
     Version(String),
 }
 
+/// A review as the API server sends it. (kube's `AdmissionReview` takes
+/// apiVersion and kind through `#[serde(flatten)]`, which makes serde buffer
+/// the whole review, object included, before reading any of it.)
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    api_version: String,
+    kind: String,
+    request: Option<Request>,
+}
+
 /// Reads a review from a request body.
 pub fn parse(body: &[u8]) -> Result<Request, BadReview> {
-    let review: Review = serde_json::from_slice(body)?;
-    if review.types.api_version != "admission.k8s.io/v1" {
-        return Err(BadReview::Version(review.types.api_version));
+    let review: Envelope = serde_json::from_slice(body)?;
+    if review.api_version != "admission.k8s.io/v1" {
+        return Err(BadReview::Version(review.api_version));
     }
-    // Through kube's conversion, which copies apiVersion and kind onto the
-    // request (and from there onto the response).
-    review.try_into().map_err(|_| BadReview::NoRequest)
+    let mut request = review.request.ok_or(BadReview::NoRequest)?;
+    // As kube's conversion does: the review's apiVersion and kind go onto
+    // the request, and from there onto the response.
+    request.types = TypeMeta {
+        api_version: review.api_version,
+        kind: review.kind,
+    };
+    Ok(request)
 }
 
 /// The response wrapped in a review, as the API server expects it back

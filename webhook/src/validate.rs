@@ -33,7 +33,11 @@ pub fn review(request: &Request, config: &Config, known_templates: &[Object]) ->
     let Some(object) = &request.object else {
         return review::bad_request(request, "request.object is missing");
     };
-    let value = &object.value;
+    let value = match object.value() {
+        Ok(value) => value,
+        Err(err) => return review::bad_request(request, format!("request.object: {err}")),
+    };
+    let value = &value;
     let object = match Object::from_value(value) {
         Ok(Some(object)) => object,
         Ok(None) => return review::allow(request),
@@ -82,7 +86,10 @@ pub fn review(request: &Request, config: &Config, known_templates: &[Object]) ->
 /// change, so nothing unchecked gets through).
 fn spec_changed(request: &Request) -> bool {
     match (&request.object, &request.old_object) {
-        (Some(new), Some(old)) => new.value.get("spec") != old.value.get("spec"),
+        (Some(new), Some(old)) => match (new.value(), old.value()) {
+            (Ok(new), Ok(old)) => new.get("spec") != old.get("spec"),
+            _ => true,
+        },
         _ => true,
     }
 }
