@@ -39,7 +39,7 @@ kind!(
         #[serde(default)]
         pub spec: WorkflowSpec,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub status: Option<WorkflowStatus>,
+        pub status: Option<Box<WorkflowStatus>>,
     }
 );
 

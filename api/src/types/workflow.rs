@@ -406,7 +406,7 @@ pub struct WorkflowSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synchronization: Option<Synchronization>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template_defaults: Option<Template>,
+    pub template_defaults: Option<Box<Template>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<Template>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -116,7 +116,7 @@ impl Engine {
         if setup_error.is_none() {
             setup_error = spec_error;
         }
-        workflow.status.get_or_insert_with(WorkflowStatus::default);
+        workflow.status.get_or_insert_default();
         let mut engine = Engine {
             wf: workflow,
             env,
@@ -145,7 +145,7 @@ impl Engine {
     }
 
     pub(crate) fn status_mut(&mut self) -> &mut WorkflowStatus {
-        self.wf.status.get_or_insert_with(WorkflowStatus::default)
+        self.wf.status.get_or_insert_default()
     }
 
     pub(crate) fn wf_name(&self) -> &str {

@@ -320,6 +320,6 @@ pub fn step(
 ) -> (WorkflowStatus, Vec<Action>) {
     let mut run = Run::new(workflow.clone(), env.clone());
     let actions = run.step(observations, now);
-    let status = run.inner.into_workflow().status.unwrap_or_default();
+    let status = *run.inner.into_workflow().status.unwrap_or_default();
     (status, actions)
 }

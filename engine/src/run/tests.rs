@@ -563,7 +563,7 @@ fn stateless_step_matches_run() {
     );
     // Feeding the status back and stepping again creates nothing new.
     let mut wf2 = wf.clone();
-    wf2.status = Some(status.clone());
+    wf2.status = Some(Box::new(status.clone()));
     let (status2, actions2) = step(&wf2, &Env::default(), vec![], t0());
     assert_eq!(status2.nodes, status.nodes);
     assert!(
