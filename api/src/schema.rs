@@ -210,7 +210,7 @@ struct Node {
     types: Types,
     /// Nothing below this node is checked (`x-kubernetes-preserve-unknown-fields`).
     open: bool,
-    /// Known properties, sorted by name. An object schema with neither
+    /// Known properties, sorted by [`by_length`]. An object schema with neither
     /// properties nor `additionalProperties` takes any fields.
     properties: Option<Box<[Property]>>,
     /// The shape of map values (`additionalProperties`).
@@ -321,7 +321,7 @@ impl Compiler<'_> {
                     .iter()
                     .map(|(name, prop)| (name.as_str().into(), self.compile(prop)))
                     .collect();
-                table.sort_by(|a, b| a.0.cmp(&b.0));
+                table.sort_by(|a, b| by_length(&a.0).cmp(&by_length(&b.0)));
                 Some(table.into_boxed_slice())
             }
             _ => None,
@@ -442,7 +442,7 @@ impl Compiled {
                         .as_deref()
                         .and_then(|props| {
                             props
-                                .binary_search_by(|(name, _)| name.as_ref().cmp(key.as_str()))
+                                .binary_search_by(|(name, _)| by_length(name).cmp(&by_length(key)))
                                 .ok()
                                 .map(|i| props[i].1)
                         })
@@ -541,20 +541,25 @@ fn finding(path: &[Step<'_>], message: String) -> FieldFinding {
     }
 }
 
+/// The order of a node's property table: by length, then by bytes, so that
+/// a lookup compares the bytes of names of the key's length only (most
+/// comparisons end at the length).
+fn by_length(name: &str) -> (usize, &[u8]) {
+    (name.len(), name.as_bytes())
+}
+
 /// `unknown field; did you mean "container"?` when a known name is close,
 /// else the known names (the first few).
 fn unknown_field(key: &str, known: &[Property]) -> String {
-    if let Some(name) = closest(key, known.iter().map(|(name, _)| name.as_ref())) {
+    let mut known: Vec<&str> = known.iter().map(|(name, _)| name.as_ref()).collect();
+    known.sort_unstable();
+    if let Some(name) = closest(key, known.iter().copied()) {
         return format!("unknown field; did you mean {name:?}?");
     }
     if known.is_empty() {
         return "unknown field; no fields are allowed here".to_owned();
     }
-    let names: Vec<&str> = known
-        .iter()
-        .take(LISTED_FIELDS)
-        .map(|(name, _)| name.as_ref())
-        .collect();
+    let names: Vec<&str> = known.iter().take(LISTED_FIELDS).copied().collect();
     let mut message = format!("unknown field; known fields here: {}", names.join(", "));
     if known.len() > LISTED_FIELDS {
         message.push_str(&format!(", ... ({} more)", known.len() - LISTED_FIELDS));

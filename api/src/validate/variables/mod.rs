@@ -393,7 +393,7 @@ fn walk<'v>(value: &'v Value, trail: &mut Vec<Seg<'v>>, frame: &Frame<'_>, sink:
 }
 
 fn check_string(s: &str, trail: &[Seg<'_>], frame: &Frame<'_>, sink: &mut Sink<'_>) {
-    if !s.contains("{{") {
+    if !super::is_templated(s) {
         return;
     }
     for tag in Tags::new(s) {
