@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use sluice_api::types::Template;
 use sluice_engine::protocol as p;
 
 use crate::context::Context;
@@ -31,9 +32,24 @@ pub enum InitError {
     Artifact { name: String, source: ArtifactError },
 }
 
+/// Whether `init` has anything to do for `template` besides installing the
+/// executor: a script's source to write, or input artifacts to load. A
+/// backend that placed the executor itself need not start an `init` that has
+/// not.
+pub fn has_work(template: &Template) -> bool {
+    template.script.is_some()
+        || template
+            .inputs
+            .as_ref()
+            .is_some_and(|inputs| !inputs.artifacts.is_empty())
+}
+
 /// Runs `init`.
 pub async fn run(ctx: &Context, secrets: &Secrets) -> Result<(), InitError> {
     install_executor(ctx)?;
+    if !has_work(&ctx.template) {
+        return Ok(());
+    }
     if let Some(script) = &ctx.template.script {
         let path = ctx.shared(p::SCRIPT_PATH);
         let write = || -> std::io::Result<()> {

@@ -15,7 +15,7 @@ use chrono::Utc;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use sluice_api::types::WorkflowTaskResult;
+use sluice_api::types::{Template, WorkflowTaskResult};
 use sluice_engine::inject::{INIT_CONTAINER, WAIT_CONTAINER};
 use sluice_engine::protocol as p;
 use sluice_engine::run::{
@@ -441,12 +441,60 @@ impl PodRunner {
         self.finish_if_idle(node_id);
     }
 
+    /// Whether container `index` of `pod` is the executor's `init` with
+    /// nothing to do: its one other task, installing the executor in the
+    /// shared volume, the sandbox has done already ([`sandbox::prepare_volumes`]).
+    /// Such an `init` is not started: a sandbox and a process fewer for most
+    /// pods. A template only in a file (a large one) is not read here; its
+    /// `init` runs.
+    fn init_is_idle(&self, pod: &PodState, index: usize) -> bool {
+        let ctr = &pod.ctrs[index];
+        let is_executor_init = ctr.role == Role::Init
+            && ctr.container.name == INIT_CONTAINER
+            && ctr
+                .container
+                .command
+                .as_ref()
+                .and_then(|c| c.last())
+                .map(String::as_str)
+                == Some("init");
+        if !(is_executor_init && self.cfg.sandbox && pod.volumes.contains_key(p::VAR_RUN_VOLUME)) {
+            return false;
+        }
+        let template = ctr
+            .container
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == p::ENV_TEMPLATE)
+            .and_then(|e| e.value.as_deref());
+        match template.map(serde_json::from_str::<Template>) {
+            Some(Ok(template)) => !sluice_executor::init::has_work(&template),
+            _ => false,
+        }
+    }
+
     /// Starts the next init container, or all the others once inits are done.
     fn start_next(&mut self, node_id: &str) {
         let Some(pod) = self.pods.get(node_id) else {
             return;
         };
         let next_init = (0..pod.inits).find(|&i| matches!(pod.state(i), ContainerState::Waiting));
+        if let Some(index) = next_init.filter(|&i| self.init_is_idle(pod, i)) {
+            // Ends at once, as the process would have: through the channel
+            // every exit takes, so the next containers start the same way.
+            let generation = pod.generation;
+            if let Some(pod) = self.pods.get_mut(node_id) {
+                *pod.state_mut(index) = ContainerState::Running;
+            }
+            let _ = self.tx.send(Exited {
+                node_id: node_id.to_owned(),
+                generation,
+                index,
+                code: 0,
+            });
+            return;
+        }
         let indices: Vec<usize> = match next_init {
             Some(i) => vec![i],
             None => (pod.inits..pod.ctrs.len()).collect(),

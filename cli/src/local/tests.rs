@@ -197,6 +197,55 @@ async fn container_runs_and_reports_its_result() {
     }
 }
 
+/// The executor's `init` is started only when it has something to do: in the
+/// sandbox the executor is in place already, so a plain container's `init`
+/// ends at once without a process (and writes no log); a script's `init`
+/// writes the script, so it runs. Without the sandbox `init` always runs (it
+/// installs the executor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_starts_only_with_something_to_do() {
+    for sandboxed in modes() {
+        let mut h = harness(sandboxed, Sources::default());
+        let wf = workflow("wf", json!([]));
+        let obs = run_pod(
+            &mut h,
+            &wf,
+            json!({"name": "main", "container": {"image": "alpine:3", "command": ["true"]}}),
+        )
+        .await;
+        let pod = last_pod(&obs);
+        assert_eq!(
+            pod.phase,
+            PodPhase::Succeeded,
+            "sandbox={sandboxed}: {pod:?}"
+        );
+        assert_eq!(exit_code(&pod, "init"), Some(0), "sandbox={sandboxed}");
+        assert_eq!(
+            h.run.log_file("wf", "init").exists(),
+            !sandboxed,
+            "sandbox={sandboxed}: whether init ran"
+        );
+
+        let mut h = harness(sandboxed, Sources::default());
+        let obs = run_pod(
+            &mut h,
+            &wf,
+            json!({"name": "main", "script": {"image": "alpine:3", "command": ["sh"],
+                "source": "echo from the script"}}),
+        )
+        .await;
+        let pod = last_pod(&obs);
+        assert_eq!(
+            pod.phase,
+            PodPhase::Succeeded,
+            "sandbox={sandboxed}: {pod:?}"
+        );
+        assert!(h.run.log_file("wf", "init").exists(), "sandbox={sandboxed}");
+        let outputs = result(&obs).and_then(|r| r.outputs).expect("outputs");
+        assert_eq!(outputs.result.as_deref(), Some("from the script"));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_container_fails_the_pod() {
     for sandboxed in modes() {
