@@ -37,6 +37,16 @@ pub fn task_result_resource() -> ApiResource {
 }
 
 impl Sink {
+    /// Whether `wait` reports an incomplete result as soon as it starts. A
+    /// cluster's controller can see the pod end before the result arrives,
+    /// and the incomplete one tells it a result is coming. The local backend
+    /// reads the file only once every process of the pod has ended: an
+    /// incomplete file then could only mean that `wait` died, and would make
+    /// the engine wait out the result's grace period for nothing.
+    pub fn reports_early(&self) -> bool {
+        matches!(self, Sink::Api { .. })
+    }
+
     /// Writes (creates or replaces) the result.
     pub async fn write(&self, result: &WorkflowTaskResult) -> anyhow::Result<()> {
         let value = serde_json::to_value(result)?;

@@ -76,9 +76,10 @@ pub async fn run(
     sink: &Sink,
     watch: Option<&dyn ContainerWatch>,
 ) -> i32 {
-    if let Err(e) = sink
-        .write(&task_result(&ctx.owner, None, None, None, false))
-        .await
+    if sink.reports_early()
+        && let Err(e) = sink
+            .write(&task_result(&ctx.owner, None, None, None, false))
+            .await
     {
         eprintln!("sluice-executor wait: cannot report the result yet: {e:#}");
     }

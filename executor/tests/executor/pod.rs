@@ -487,6 +487,31 @@ fn wait_stops_sidecars_after_the_main_container() {
 }
 
 #[test]
+fn local_result_file_is_written_once_complete() {
+    let pod = Pod::new(local_repo_template(
+        json!({ "container": { "image": "x", "command": ["sh"] } }),
+    ));
+    let wait = pod.wait();
+    let main = pod.emissary("main", &["sh", "-c", "sleep 1; echo hi"]);
+    // The local backend reads the file once the pod has ended: an early,
+    // incomplete one would only ever be read when `wait` died.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !pod.result_file().exists(),
+        "a result file while the main container runs"
+    );
+    assert!(finish(main, Duration::from_secs(10)).status.success());
+    let wait = finish(wait, Duration::from_secs(20));
+    assert!(wait.status.success(), "{}", stderr(&wait));
+    let result = pod.result();
+    assert_eq!(
+        result["metadata"]["labels"]["workflows.argoproj.io/report-outputs-completed"],
+        "true"
+    );
+    assert_eq!(result["outputs"]["result"], "hi");
+}
+
+#[test]
 fn deadline_terminates_the_main_container() {
     let mut pod = Pod::new(local_repo_template(
         json!({ "container": { "image": "x", "command": ["sleep"] } }),
