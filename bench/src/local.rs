@@ -38,12 +38,11 @@ pub fn run(args: &[String]) -> Result<()> {
     // difference is the file system's (a pod creates a dozen files; ext4
     // without a journal allocates inodes slowly among recently deleted ones).
     let shm = Path::new("/dev/shm");
-    let on_tmpfs = match shm.is_dir() {
-        true => {
-            let state = tempfile::tempdir_in(shm)?;
-            Some(run_sluice(&sluice, &file, state.path(), steps)?)
-        }
-        false => None,
+    let on_tmpfs = if shm.is_dir() {
+        let state = tempfile::tempdir_in(shm)?;
+        Some(run_sluice(&sluice, &file, state.path(), steps)?)
+    } else {
+        None
     };
 
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -47,9 +47,6 @@ pub fn has_work(template: &Template) -> bool {
 /// Runs `init`.
 pub async fn run(ctx: &Context, secrets: &Secrets) -> Result<(), InitError> {
     install_executor(ctx)?;
-    if !has_work(&ctx.template) {
-        return Ok(());
-    }
     if let Some(script) = &ctx.template.script {
         let path = ctx.shared(p::SCRIPT_PATH);
         let write = || -> std::io::Result<()> {

@@ -24,11 +24,8 @@ pub fn review(request: &Request, config: &Config, known_templates: &[Object]) ->
     if !review::is_kind(request, GROUP, &KINDS) || request.sub_resource.is_some() {
         return review::allow(request);
     }
-    match request.operation {
-        Operation::Create => {}
-        // Metadata, label, finalizer and status edits are never blocked.
-        Operation::Update if spec_changed(request) => {}
-        _ => return review::allow(request),
+    if !matches!(request.operation, Operation::Create | Operation::Update) {
+        return review::allow(request);
     }
     let Some(object) = &request.object else {
         return review::bad_request(request, "request.object is missing");
@@ -38,6 +35,10 @@ pub fn review(request: &Request, config: &Config, known_templates: &[Object]) ->
         Err(err) => return review::bad_request(request, format!("request.object: {err}")),
     };
     let value = &value;
+    // Metadata, label, finalizer and status edits are never blocked.
+    if request.operation == Operation::Update && !spec_changed(value, request) {
+        return review::allow(request);
+    }
     let object = match Object::from_value(value) {
         Ok(Some(object)) => object,
         Ok(None) => return review::allow(request),
@@ -82,14 +83,12 @@ pub fn review(request: &Request, config: &Config, known_templates: &[Object]) ->
     response
 }
 
-/// Whether an update changes `spec` (a missing old object counts as a
-/// change, so nothing unchecked gets through).
-fn spec_changed(request: &Request) -> bool {
-    match (&request.object, &request.old_object) {
-        (Some(new), Some(old)) => match (new.value(), old.value()) {
-            (Ok(new), Ok(old)) => new.get("spec") != old.get("spec"),
-            _ => true,
-        },
+/// Whether an update changes `spec`: `new` is the request's object, already
+/// read (a missing or unreadable old object counts as a change, so nothing
+/// unchecked gets through).
+fn spec_changed(new: &serde_json::Value, request: &Request) -> bool {
+    match request.old_object.as_ref().map(|old| old.value()) {
+        Some(Ok(old)) => new.get("spec") != old.get("spec"),
         _ => true,
     }
 }
